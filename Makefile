@@ -1,0 +1,23 @@
+# Each target sets up .venv first (Python >= 3.12, pinned requirements).
+PY := .venv/bin/python
+export NO_MKDOCS_2_WARNING := 1  # silence Material's end-of-life banner
+
+.PHONY: serve test site lint format env
+
+env:
+	@scripts/bootstrap.sh
+
+serve: env  ## serve the site at http://127.0.0.1:8000, rebuilding on changes
+	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8000
+
+test: env  ## lint, then every test: pages, numerics, strict site build
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+site: env  ## build the static site into site/
+	$(PY) -m mkdocs build --strict --site-dir site
+
+format: env
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
