@@ -89,8 +89,11 @@ def run_block(code, filename, namespace):
         try:
             exec(compile(code, filename, "exec"), namespace)
             error = None
-        except BaseException:  # reported, never swallowed
-            error = traceback.format_exc()
+        except BaseException as err:  # reported, never swallowed
+            # Drop this function's own frame: the traceback starts in the page.
+            error = "".join(
+                traceback.format_exception(err.with_traceback(err.__traceback__.tb_next))
+            )
     return buffer.getvalue(), error
 
 

@@ -122,7 +122,7 @@ def _register_figures(prepared: PreparedPage, files: Files, config) -> None:
 
 def _register_notebook(src_uri: str, prepared: PreparedPage, files: Files, config) -> None:
     stem = Path(src_uri).stem
-    notebook = build_notebook(prepared.text, prepared.fences, prepared.run.values)
+    notebook = build_notebook(prepared.text, prepared.fences, prepared.run)
     path = _workdir / "notebooks" / f"{stem}.ipynb"
     path.parent.mkdir(exist_ok=True)
     nbformat.write(notebook, path)

@@ -13,7 +13,8 @@ import nbformat
 from mkdocs.utils.meta import get_data
 
 from sitebuild.pages import Fence, split_segments
-from sitebuild.prose import FIGURE_REF, fill_placeholders
+from sitebuild.prose import FIGURE_REF, figure_alts, fill_placeholders
+from sitebuild.runner import PageRun
 
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 PAGE_LINK = re.compile(r"\[([^\]]+)\]\((?!https?:)[^)]*\)")
@@ -50,19 +51,29 @@ def _prose_to_markdown(lines: list[str], values: dict[str, str]) -> str:
     return markdown.strip()
 
 
-def build_notebook(text: str, fences: list[Fence], values: dict[str, str]):
-    """The notebook of a page whose blocks `fences` ran and printed `values`."""
+def _code_cell(code: str, figures: list[str], alts: dict[str, str]):
+    cell = nbformat.v4.new_code_cell(code.rstrip("\n"))
+    if figures:  # read by sitebuild/templates/notebook.html.j2
+        cell.metadata["alt"] = "; ".join(alts[name] for name in figures)
+    return cell
+
+
+def build_notebook(text: str, fences: list[Fence], run: PageRun):
+    """The notebook of a page, from the page's text, its fences and a run of them."""
     body, _meta = get_data(text)
     offset = text.count("\n") - body.count("\n")  # front matter shifts line numbers
-    by_line = {fence.lineno - offset: fence for fence in fences}
+    by_line = {block.fence.lineno - offset: block for block in run.blocks}
+    shown_only = {fence.lineno - offset: fence for fence in fences if not fence.runs}
+    alts = figure_alts(text)
     cells = []
     for segment in split_segments(body):
-        fence = by_line.get(segment.lineno) if segment.kind == "fence" else None
-        if fence is not None and fence.runs:
-            cells.append(nbformat.v4.new_code_cell(fence.code.rstrip("\n")))
+        block = by_line.get(segment.lineno) if segment.kind == "fence" else None
+        if block is not None:
+            cells.append(_code_cell(block.fence.code, block.figures, alts))
             continue
-        source = _prose_to_markdown(segment.lines, values)
-        if fence is not None:  # shown, never run: keep it as a Markdown code block
+        source = _prose_to_markdown(segment.lines, run.values)
+        if segment.lineno in shown_only:  # never run: a Markdown code block, includes expanded
+            fence = shown_only[segment.lineno]
             source = f"```{fence.language}\n{fence.code.rstrip()}\n```"
         if source:
             cells.append(nbformat.v4.new_markdown_cell(source))

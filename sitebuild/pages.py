@@ -91,8 +91,12 @@ def read_fences(page: Path, config_file: Path = CONFIG_FILE) -> list[Fence]:
     """All fenced blocks of `page` in order, includes expanded."""
     text = page.read_text(encoding="utf-8")
     name = _display_name(page)
+    try:
+        blocks = extract_from_buffer(io.StringIO(text))
+    except RuntimeError as err:  # an unclosed fence, or an unknown marker
+        raise PageError(f"{name}: {err}") from err
     fences = []
-    for block in extract_from_buffer(io.StringIO(text)):
+    for block in blocks:
         where = f"{name}:{block.lineno}"
         language = (block.syntax or "").split(maxsplit=1)[0].lower() if block.syntax else ""
         code = expand_includes(block.code, where, config_file)

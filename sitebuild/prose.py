@@ -40,6 +40,11 @@ def figure_refs(text: str, page: str) -> list[str]:
     return names
 
 
+def figure_alts(text: str) -> dict[str, str]:
+    """Figure name -> the alt text the page gives it."""
+    return {m.group(2): m.group(1) for m in FIGURE_REF.finditer(text)}
+
+
 def figure_pair(line: str) -> str:
     """One reference becomes the light and the dark variant, one shown per palette."""
     return FIGURE_REF.sub(

@@ -1,0 +1,47 @@
+"""Shared set-up: strict JAX, fixed PRNG keys, and one run per page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import pytest
+
+from sitebuild.pages import ROOT, read_fences, runnable
+from sitebuild.runner import PageRun, run_page
+
+# Implicit rank promotion hides shape bugs: make it an error in tests.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+_executed: dict[str, int] = {}
+
+
+@pytest.fixture
+def key():
+    """A fixed PRNG key: every test sees the same random numbers on every run."""
+    return jax.random.key(20261126)
+
+
+@pytest.fixture(scope="session")
+def page_run():
+    """Run a page's blocks once per session, in a fresh interpreter; cached."""
+    cache: dict[Path, PageRun] = {}
+
+    def run(page: Path) -> PageRun:
+        if page not in cache:
+            fences = runnable(read_fences(page))
+            name = page.relative_to(ROOT).as_posix()
+            cache[page] = run_page(fences, page=name)
+            _executed[name] = cache[page].executed
+        return cache[page]
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _executed:
+        total = sum(_executed.values())
+        detail = ", ".join(f"{page}: {count}" for page, count in sorted(_executed.items()))
+        terminalreporter.write_line(f"page code blocks executed: {total} ({detail})")
