@@ -1,8 +1,8 @@
 """MkDocs hooks: run every page's code, then render what it printed and drew.
 
-`on_files` runs each page's Python blocks in a fresh interpreter, twice (once
-per figure palette, which also proves the output deterministic), registers
-the figures and writes each chapter's notebook. `on_page_markdown` puts each
+`on_files` runs each page's Python blocks in a fresh interpreter, registers
+the figures it saved (a light and a dark variant of each) and writes each
+chapter's notebook. `on_page_markdown` puts each
 block's output under it, fills `{{ ... }}` from the page's own variables and
 turns each figure reference into its light and dark variant.
 """
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sitebuild.notebook import build_notebook
 from sitebuild.pages import CONFIG_FILE, Fence, PageError, read_fences, runnable, split_segments
 from sitebuild.prose import figure_pair, figure_refs, fill_placeholders, placeholders
-from sitebuild.runner import PageRun, run_page
+from sitebuild.runner import PageRun, run_page, share_compilation_cache
 
 PALETTES = ("light", "dark")
 
@@ -68,56 +68,33 @@ def _prepare(file: File, workdir: Path, config_file: Path) -> PreparedPage:
     expressions = tuple(placeholders(text))
     folder = workdir / "figures" / Path(file.src_uri).stem
     folder.mkdir(parents=True)
-    with ThreadPoolExecutor(len(PALETTES)) as pool:
-        runs = list(
-            pool.map(
-                lambda palette: run_page(
-                    to_run,
-                    page=name,
-                    palette=palette,
-                    expressions=expressions,
-                    figure_dir=folder,
-                ),
-                PALETTES,
-            )
-        )
-    _check_deterministic(runs)
-    _check_figures(runs[0], figure_refs(text, name))
-    return PreparedPage(text, fences, runs[0], notebook)
-
-
-def _check_deterministic(runs: list[PageRun]) -> None:
-    first, second = runs
-    for one, other in zip(first.blocks, second.blocks, strict=True):
-        if one.output != other.output:
-            raise PageError(
-                f"{one.fence.where}: the block printed different text in two runs; "
-                "fix its PRNG keys or stop printing addresses and timings:\n"
-                f"{one.output}\n--- then ---\n{other.output}"
-            )
+    run = run_page(to_run, page=name, expressions=expressions, figure_dir=folder)
+    _check_figures(run, figure_refs(text, name))
+    return PreparedPage(text, fences, run, notebook)
 
 
 def _check_figures(run: PageRun, referenced: list[str]) -> None:
     shown = [label for block in run.blocks for label in block.figures]
-    for label in set(shown) | set(referenced):
-        if shown.count(label) != 1 or referenced.count(label) != 1:
+    for name in set(shown) | set(referenced):
+        if shown.count(name) != 1 or referenced.count(name) != 1:
             raise PageError(
-                f"{run.page}: figure {label!r} is shown {shown.count(label)} time(s) by "
-                f"the code and referenced {referenced.count(label)} time(s) as "
-                f"![alt text](figures/{label}.svg); each figure needs exactly one of each"
+                f"{run.page}: figure {name!r} is shown {shown.count(name)} time(s) by "
+                f"the code and referenced {referenced.count(name)} time(s) as "
+                f"![alt text](figures/{name}); each figure needs exactly one of each"
             )
 
 
 def _register_figures(prepared: PreparedPage, files: Files, config) -> None:
     run = prepared.run
     for block in run.blocks:
-        for label in block.figures:
+        for name in block.figures:
+            stem, suffix = name.rsplit(".", 1)
             for palette in PALETTES:
-                uri = f"figures/{label}-{palette}.svg"
-                if files.get_file_from_path(uri) is not None:
-                    raise PageError(f"{run.page}: figure name {label!r} is used by two pages")
-                content = (run.figure_dir / f"{label}-{palette}.svg").read_bytes()
-                files.append(File.generated(config, uri, content=content))
+                file_name = f"{stem}-{palette}.{suffix}"
+                if files.get_file_from_path(f"figures/{file_name}") is not None:
+                    raise PageError(f"{run.page}: figure name {stem!r} is used by two pages")
+                content = (run.figure_dir / file_name).read_bytes()
+                files.append(File.generated(config, f"figures/{file_name}", content=content))
 
 
 def _register_notebook(src_uri: str, prepared: PreparedPage, files: Files, config) -> None:
@@ -134,12 +111,12 @@ def _register_notebook(src_uri: str, prepared: PreparedPage, files: Files, confi
 @event_priority(100)  # before mkdocs-jupyter claims the generated notebooks
 def on_files(files: Files, config) -> Files:
     workdir = _fresh_workdir()
+    share_compilation_cache(workdir / "jax-cache")  # pages, then notebooks
     config_file = Path(config["config_file_path"] or CONFIG_FILE)
     pages = [f for f in files.documentation_pages() if f.src_uri.endswith(".md")]
     _prepared.clear()
     try:
-        workers = max(1, (os.cpu_count() or 2) // len(PALETTES))
-        with ThreadPoolExecutor(workers) as pool:
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # one interpreter per page
             done = pool.map(lambda f: _prepare(f, workdir, config_file), pages)
             _prepared.update({f.src_uri: p for f, p in zip(pages, done, strict=True)})
         for src_uri, prepared in _prepared.items():

@@ -9,8 +9,9 @@ from sitebuild.pages import PageError, split_segments
 # {{ expression }} or {{ expression:format_spec }}, evaluated in the namespace
 # the page's own code left behind, so quoted numbers are computed, not typed.
 PLACEHOLDER = re.compile(r"\{\{\s*(.+?)\s*\}\}")
-# ![alt](figures/name.svg): a figure the page's code shows under that name.
-FIGURE_REF = re.compile(r"!\[([^\]]+)\]\(figures/([A-Za-z0-9_]+)\.svg\)")
+# ![alt](figures/name.svg): a figure the page's code shows under that name;
+# figures/name.gif for an animation.
+FIGURE_REF = re.compile(r"!\[([^\]]+)\]\(figures/([A-Za-z0-9_]+)\.(svg|gif)\)")
 FIGURE_REF_NO_ALT = re.compile(r"!\[\]\(figures/")
 
 
@@ -36,17 +37,17 @@ def figure_refs(text: str, page: str) -> list[str]:
         for offset, line in enumerate(segment.lines):
             if FIGURE_REF_NO_ALT.search(line):
                 raise PageError(f"{page}:{segment.lineno + offset}: a figure needs alt text")
-            names += [m.group(2) for m in FIGURE_REF.finditer(line)]
+            names += [f"{m.group(2)}.{m.group(3)}" for m in FIGURE_REF.finditer(line)]
     return names
 
 
 def figure_alts(text: str) -> dict[str, str]:
     """Figure name -> the alt text the page gives it."""
-    return {m.group(2): m.group(1) for m in FIGURE_REF.finditer(text)}
+    return {f"{m.group(2)}.{m.group(3)}": m.group(1) for m in FIGURE_REF.finditer(text)}
 
 
 def figure_pair(line: str) -> str:
     """One reference becomes the light and the dark variant, one shown per palette."""
     return FIGURE_REF.sub(
-        r"![\1](figures/\2-light.svg#only-light)![\1](figures/\2-dark.svg#only-dark)", line
+        r"![\1](figures/\2-light.\3#only-light)![\1](figures/\2-dark.\3#only-dark)", line
     )

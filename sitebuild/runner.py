@@ -21,12 +21,12 @@ class BlockResult:
     fence: Fence
     output: str
     figures: list[str]
+    seconds: float  # wall time of the block, figures included
 
 
 @dataclass
 class PageRun:
     page: str
-    palette: str
     blocks: list[BlockResult]
     values: dict[str, str] = field(default_factory=dict)
     figure_dir: Path | None = None
@@ -34,6 +34,20 @@ class PageRun:
     @property
     def executed(self) -> int:
         return len(self.blocks)
+
+
+def share_compilation_cache(folder: Path) -> None:
+    """Let every interpreter started from now on reuse JAX's compiled code.
+
+    A page's code runs here, then again as a notebook, in fresh processes
+    that would compile the same small functions again; JAX's persistent
+    cache (by default only for slow compiles) makes the second run cheap.
+    The folder lives as long as one build or test session: nothing is reused
+    across versions of the code.
+    """
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 
 def _driver_env() -> dict[str, str]:
@@ -46,7 +60,6 @@ def run_page(
     fences: list[Fence],
     *,
     page: str,
-    palette: str = "light",
     expressions: tuple[str, ...] = (),
     figure_dir: Path | None = None,
 ) -> PageRun:
@@ -59,7 +72,6 @@ def run_page(
         work = Path(work)
         folder = figure_dir or work
         request = {
-            "palette": palette,
             "figure_dir": str(folder),
             "expressions": list(expressions),
             "blocks": [{"page": f.page, "lineno": f.lineno, "code": f.code} for f in fences],
@@ -85,11 +97,11 @@ def run_page(
             )
         response = json.loads(response_file.read_text(encoding="utf-8"))
     results = [
-        BlockResult(fence, block["output"], block["figures"])
+        BlockResult(fence, block["output"], block["figures"], block["seconds"])
         for fence, block in zip(fences, response["blocks"], strict=False)  # stops at an error
     ]
     _raise_on_error(page, response, results)
-    return PageRun(page, palette, results, response["values"], figure_dir)
+    return PageRun(page, results, response["values"], figure_dir)
 
 
 def _raise_on_error(page: str, response: dict, results: list[BlockResult]) -> None:

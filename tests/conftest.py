@@ -8,7 +8,7 @@ import jax
 import pytest
 
 from sitebuild.pages import ROOT, read_fences, runnable
-from sitebuild.runner import PageRun, run_page
+from sitebuild.runner import PageRun, run_page, share_compilation_cache
 
 # Implicit rank promotion hides shape bugs: make it an error in tests.
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -25,8 +25,9 @@ def key():
 
 
 @pytest.fixture(scope="session")
-def page_run():
+def page_run(tmp_path_factory):
     """Run a page's blocks once per session, in a fresh interpreter; cached."""
+    share_compilation_cache(tmp_path_factory.mktemp("jax-cache"))
     cache: dict[Path, PageRun] = {}
 
     def run(page: Path) -> PageRun:

@@ -43,7 +43,7 @@ CASES = {
     "figure_without_reference": (
         "```python\nimport matplotlib.pyplot as plt\nplt.figure(num='lonely')\n"
         "plt.plot([1, 2])\nplt.show()\n```\n",
-        "figure 'lonely' is shown 1 time(s) by the code and referenced 0 time(s)",
+        "figure 'lonely.svg' is shown 1 time(s) by the code and referenced 0 time(s)",
     ),
     "unknown_quote": ("The answer is {{ answer }}.\n\n" + GOOD, "quotes {{ answer }}"),
 }
