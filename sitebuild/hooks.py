@@ -60,12 +60,13 @@ def _prepare(file: File, workdir: Path, config_file: Path) -> PreparedPage:
     page = Path(file.abs_src_path)
     fences = read_fences(page, config_file)
     to_run = runnable(fences)
-    _meta = get_data(text)[1]
-    notebook = bool(_meta.get("notebook"))
+    notebook = bool(get_data(text)[1].get("notebook"))
+    expressions = tuple(placeholders(text))
     if not to_run:
+        if expressions:
+            raise PageError(f"{file.src_uri}: quotes {{{{ {expressions[0]} }}}} but runs no code")
         return PreparedPage(text, fences, None, notebook)
     name = fences[0].page
-    expressions = tuple(placeholders(text))
     folder = workdir / "figures" / Path(file.src_uri).stem
     folder.mkdir(parents=True)
     run = run_page(to_run, page=name, expressions=expressions, figure_dir=folder)

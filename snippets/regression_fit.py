@@ -53,20 +53,19 @@ def fit(x, y, step_size, n_steps=1000):
     if not (np.isfinite(step_size) and step_size > 0):
         raise ValueError(f"step_size must be a positive number, got {step_size}")
     params, losses, _path = train_scan(jnp.zeros(2), x, y, step_size, n_steps)
+    limit = stable_step_limit(x, y)
     finite = np.isfinite(np.asarray(losses))
-    if not finite.all() or losses[-1] > losses[0]:
-        limit = stable_step_limit(x, y)
-        where = (
-            f"the loss stopped being finite at step {np.argmin(finite)}"
-            if not finite.all()
-            else f"the loss grew from {losses[0]:.3g} to {losses[-1]:.3g}"
-        )
-        raise TrainingDiverged(
-            f"training diverged: {where} with step size {step_size:g}, "
-            f"but the stable limit for this data is 2/L = {limit:.4g}. "
-            "Use a smaller step size, or standardise x."
-        )
-    return params, losses
+    if not finite.all():
+        what = f"the loss stopped being finite at step {np.argmin(finite)}"
+    elif step_size >= limit:  # diverging, just not overflowing yet
+        what = f"the error grows by a factor {step_size * 2 / limit - 1:.3g} each step"
+    else:
+        return params, losses
+    raise TrainingDiverged(
+        f"training diverged: {what} with step size {step_size:g}, but the stable "
+        f"limit for this data is 2/L = {limit:.4g}. Use a smaller step size, or "
+        "standardise x."
+    )
 
 
 # --8<-- [end:fit]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jax
@@ -16,6 +20,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
 _executed: dict[str, int] = {}
+_build_seconds: list[float] = []
 
 
 @pytest.fixture
@@ -41,8 +46,34 @@ def page_run(tmp_path_factory):
     return run
 
 
+def build(site_dir, *extra):
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "sitebuild.build", "--site-dir", str(site_dir), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return done, time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    site_dir = tmp_path_factory.mktemp("site")
+    done, seconds = build(site_dir)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log
+    _build_seconds.append(seconds)
+    return site_dir, log
+
+
 def pytest_terminal_summary(terminalreporter):
     if _executed:
         total = sum(_executed.values())
         detail = ", ".join(f"{page}: {count}" for page, count in sorted(_executed.items()))
         terminalreporter.write_line(f"page code blocks executed: {total} ({detail})")
+    if _build_seconds:
+        terminalreporter.write_line(f"strict site build: {_build_seconds[0]:.1f} s")

@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import jax
 import nbformat
@@ -14,35 +13,11 @@ import numpy as np
 import pytest
 
 from sitebuild.pages import ROOT, read_fences
-from tests.conftest import PAGES
+from tests.conftest import PAGES, build
 
 SECTION = re.compile(r"^\s*#\s*--8<--\s*\[(start|end):(\w+)\]", re.M)
 INCLUDE = re.compile(r"""--8<--\s*["']([^"':]+\.py):(\w+)["']""")
 CHAPTERS_WITH_NOTEBOOKS = ["derivatives"]
-
-
-def build(site_dir, *extra):
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "sitebuild.build", "--site-dir", str(site_dir), *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    return done, time.monotonic() - started
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    site_dir = tmp_path_factory.mktemp("site")
-    done, seconds = build(site_dir)
-    log = done.stdout + done.stderr
-    assert done.returncode == 0, log
-    print(f"\nstrict site build: {seconds:.1f} s")
-    return site_dir, log
 
 
 def test_strict_build_has_no_warnings(site):
