@@ -17,7 +17,12 @@ from tests.conftest import PAGES, build
 
 SECTION = re.compile(r"^\s*#\s*--8<--\s*\[(start|end):(\w+)\]", re.M)
 INCLUDE = re.compile(r"""--8<--\s*["']([^"':]+\.py):(\w+)["']""")
-CHAPTERS_WITH_NOTEBOOKS = ["gradient-descent", "derivatives", "linear-regression"]
+CHAPTERS_WITH_NOTEBOOKS = [
+    "gradient-descent",
+    "derivatives",
+    "linear-regression",
+    "optimizers",
+]
 
 
 def test_strict_build_has_no_warnings(site):
