@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv with Python >= 3.12 and the pinned requirements, once.
-# Re-installs only when requirements.txt changes. Prints the venv's python.
+# Create .venv with Python >= 3.12 and the pinned requirements, and
+# node_modules with the pinned front-end packages. Each is re-installed only
+# when its pin file changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,20 @@ find_python() {
   done
   return 1
 }
+
+# MathJax and its font are served by the site itself; axe-core is for the
+# browser tests. package-lock.json pins them; npm ci installs exactly that.
+NPM_STAMP=node_modules/.package-lock.sha256
+npm_want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$NPM_STAMP" 2>/dev/null)" != "$npm_want" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "error: npm is needed to install MathJax for the site; install Node.js (with npm)." >&2
+    exit 1
+  fi
+  echo "Installing the pinned front-end packages into node_modules" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$npm_want" >"$NPM_STAMP"
+fi
 
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; then
   exit 0

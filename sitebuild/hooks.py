@@ -31,6 +31,7 @@ from sitebuild.notebook import build_notebook
 from sitebuild.pages import CONFIG_FILE, Fence, PageError, read_fences, runnable, split_segments
 from sitebuild.prose import figure_pair, figure_refs, fill_placeholders, placeholders
 from sitebuild.runner import PageRun, run_page, share_compilation_cache
+from sitebuild.vendor import add_vendor_files
 
 PALETTES = ("light", "dark")
 
@@ -129,6 +130,7 @@ def on_files(files: Files, config) -> Files:
                 _register_notebook(src_uri, prepared, files, config)
     except PageError as err:
         raise PluginError(str(err)) from err
+    add_vendor_files(files, config)
     return files
 
 

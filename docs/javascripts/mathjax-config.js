@@ -1,5 +1,12 @@
-// MathJax typesets only the spans pymdownx.arithmatex marks, and notebook output.
+// MathJax typesets only the spans pymdownx.arithmatex marks, and notebook
+// output. Everything it loads later (font data, extensions) comes from the
+// site's own vendor/ folder, found relative to this script.
+const vendor = new URL("../vendor/", document.currentScript.src).href;
+
 window.MathJax = {
+  loader: {
+    paths: { mathjax: vendor + "mathjax", fonts: vendor + "@mathjax" },
+  },
   tex: {
     inlineMath: [["\\(", "\\)"]],
     displayMath: [["\\[", "\\]"]],
