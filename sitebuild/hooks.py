@@ -140,19 +140,29 @@ def _output_fence(indent: str, output: str) -> list[str]:
     return ["", f'{indent}{ticks}text title="Output"', *body, indent + ticks]
 
 
-def _notebook_links(stem: str) -> list[str]:
+COLAB = "https://colab.research.google.com/github/{repository}/blob/gh-pages/downloads/{stem}.ipynb"
+
+
+def _notebook_links(stem: str, repository: str | None) -> list[str]:
+    """The box under a chapter's title. Colab reads the notebook from the
+    gh-pages branch, where the docs workflow publishes the built site."""
+    colab = (
+        f" or [open it in Colab]({COLAB.format(repository=repository, stem=stem)})"
+        if repository
+        else ""
+    )
     return [
         "",
         '!!! tip "Run this chapter yourself"',
         f"    Every block below ran when this site was built. See them all with their "
-        f"outputs as [a notebook](notebooks/{stem}.ipynb), or "
-        f"[download the notebook](downloads/{stem}.ipynb) (`.ipynb`, it needs only "
+        f"outputs as [a notebook](notebooks/{stem}.ipynb), "
+        f"[download the notebook](downloads/{stem}.ipynb){colab} (it needs only "
         "`jax`, `numpy` and `matplotlib`).",
         "",
     ]
 
 
-def render(prepared: PreparedPage, stem: str) -> str:
+def render(prepared: PreparedPage, stem: str, repository: str | None = None) -> str:
     """The page's Markdown with outputs, quoted values and figure variants in place."""
     run = prepared.run
     outputs = {block.fence.lineno: block.output for block in run.blocks} if run else {}
@@ -168,7 +178,7 @@ def render(prepared: PreparedPage, stem: str) -> str:
         for line in segment.lines:
             lines.append(figure_pair(fill_placeholders(line, values)))
             if links_due and line.startswith("# "):
-                lines += _notebook_links(stem)
+                lines += _notebook_links(stem, repository)
                 links_due = False
     return get_data("\n".join(lines) + "\n")[0]
 
@@ -177,7 +187,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     prepared = _prepared.get(page.file.src_uri)
     if prepared is None:
         return markdown
-    return render(prepared, Path(page.file.src_uri).stem)
+    repository = config["extra"].get("repository") or None
+    return render(prepared, Path(page.file.src_uri).stem, repository)
 
 
 def on_post_build(config) -> None:

@@ -1,6 +1,6 @@
 """Front-end files the site serves itself, copied from node_modules.
 
-MathJax and its font come from the npm registry (pinned in
+MathJax, its font and Font Awesome come from the npm registry (pinned in
 package-lock.json), so the built site makes no request to any other host.
 """
 
@@ -25,6 +25,8 @@ SERVED = {
         "LICENSE",
     ],
     "@mathjax/mathjax-newcm-font": ["chtml.js", "chtml/**/*", "LICENSE"],
+    # matplotlib's HTML animations in the notebooks draw their buttons with it
+    "font-awesome": ["css/font-awesome.min.css", "fonts/*"],
 }
 
 

@@ -18,6 +18,7 @@ from sitebuild.runner import PageRun, run_page, share_compilation_cache
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 DOCS = ROOT / "docs"
+TEST_REPOSITORY = "example-owner/learn-jax"
 PAGES = sorted(DOCS.rglob("*.md"))
 _executed: dict[str, int] = {}
 _build_seconds: list[float] = []
@@ -47,7 +48,8 @@ def page_run(tmp_path_factory):
 
 
 def build(site_dir, *extra):
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    # A repository name, as GitHub Actions sets it, turns the Colab links on.
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", GITHUB_REPOSITORY=TEST_REPOSITORY)
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "sitebuild.build", "--site-dir", str(site_dir), *extra],

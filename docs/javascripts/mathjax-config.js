@@ -16,6 +16,10 @@ window.MathJax = {
   options: {
     ignoreHtmlClass: ".*|",
     processHtmlClass: "arithmatex|jp-MarkdownOutput",
+    // Spoken and Braille math would fetch 1.2 MB of speech rules on every page.
+    enableSpeech: false,
+    enableBraille: false,
+    menuOptions: { settings: { speech: false, braille: false } },
   },
 };
 

@@ -1,0 +1,245 @@
+"""The built site as a reader meets it, in a real browser, fully offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from sitebuild.pages import ROOT, read_fences
+from tests.browser import CHROMIUM, FLAGS, require_chromium, serve
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PAGE_BUDGET = 3_000_000  # bytes on a first visit, the page's own figures aside
+PALETTES = ("light", "dark")
+_weights: dict[str, tuple[int, float]] = {}
+
+
+def site_pages(site_dir):
+    pages = [p.parent.relative_to(site_dir).as_posix() for p in site_dir.rglob("index.html")]
+    return sorted("" if p == "." else p + "/" for p in pages)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(site):
+    url, server = serve(site[0])
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+class Visit:
+    """Open one page in a fresh context and record what happens on the wire."""
+
+    def __init__(self, browser, url, palette="light", **context):
+        self.context = browser.new_context(
+            color_scheme=palette, viewport={"width": 1280, "height": 900}, **context
+        )
+        self.page = self.context.new_page()
+        self.requests, self.failed, self.errors, self.bytes = [], [], [], {}
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else 0)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfinished", self._count)
+        self.page.goto(url, wait_until="load")
+        wait_for_math(self.page)
+
+    def _count(self, request):
+        self.bytes[request.url] = request.sizes()["responseBodySize"]
+
+    def close(self):
+        self.context.close()
+
+
+def wait_for_math(page):
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    page.evaluate("() => MathJax.startup.promise")
+    page.wait_for_timeout(200)  # the notebook loader typesets in its own queue
+
+
+def math_report(page):
+    return page.evaluate(
+        """() => {
+        const spans = document.querySelectorAll('.md-content .arithmatex').length;
+        const rendered = document.querySelectorAll('.md-content .arithmatex mjx-container').length;
+        const prose = document.querySelector('.md-content').cloneNode(true);
+        prose.querySelectorAll('pre, code, mjx-container, script, style').forEach(e => e.remove());
+        return {spans, rendered, text: prose.innerText};
+    }"""
+    )
+
+
+def assert_math_rendered(page, where):
+    report = math_report(page)
+    assert report["rendered"] == report["spans"], (
+        f"{where}: {report['rendered']} of {report['spans']}"
+    )
+    for raw in ("\\(", "\\[", "$$"):
+        assert raw not in report["text"], f"{where}: raw {raw!r} left in the text"
+
+
+@pytest.fixture(scope="module")
+def pages(site):
+    return site_pages(site[0])
+
+
+def test_the_site_has_its_pages(pages):
+    assert {"", "derivatives/", "optimizers/", "notebooks/derivatives/"} <= set(pages)
+
+
+@pytest.mark.parametrize("palette", PALETTES)
+def test_every_page_offline_clean_rendered_and_light(browser, base_url, pages, palette):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for path in pages:
+        visit = Visit(browser, base_url + path, palette)
+        page, where = visit.page, f"/{path} ({palette})"
+        foreign = [u for u in visit.requests if not is_local(u)]
+        problems += [f"{where}: request to {u}" for u in foreign]
+        problems += [f"{where}: failed {u}" for u in visit.failed]
+        problems += [f"{where}: console {e}" for e in visit.errors]
+        assert_math_rendered(page, where)
+        problems += check_images(page, where, palette)
+        own_figures = sum(n for u, n in visit.bytes.items() if "/figures/" in u)
+        own_figures += embedded_image_bytes(base_url + path)  # a notebook's inline plots
+        total = sum(visit.bytes.values())
+        if total - own_figures > PAGE_BUDGET:
+            problems.append(f"{where}: {total - own_figures} bytes on first visit")
+        if palette == "light":
+            load_ms = page.evaluate(
+                "() => performance.getEntriesByType('navigation')[0].loadEventEnd"
+            )
+            _weights["/" + path] = (total, load_ms)
+        name = path.strip("/").replace("/", "-") or "home"
+        page.screenshot(path=SCREENSHOTS / f"{name}-{palette}.png", full_page=True)
+        visit.close()
+    assert not problems, "\n".join(problems)
+
+
+def is_local(url):
+    """http(s) to 127.0.0.1, or a blob: or data: URL the page made itself."""
+    parsed = urlparse(url)
+    if parsed.scheme == "data":
+        return True
+    if parsed.scheme == "blob":
+        parsed = urlparse(parsed.path)
+    return parsed.hostname == "127.0.0.1"
+
+
+def embedded_image_bytes(url):
+    with urllib.request.urlopen(url) as response:
+        html = response.read().decode("utf-8")
+    return sum(len(m) for m in re.findall(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=\\n]+", html))
+
+
+def check_images(page, where, palette):
+    images = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.md-content img')).map(img => ({
+            src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
+            loaded: img.complete && img.naturalWidth > 0,
+            shown: getComputedStyle(img).display !== 'none' && img.offsetWidth > 0}))"""
+    )
+    problems = []
+    hidden = "#only-dark" if palette == "light" else "#only-light"
+    for image in images:
+        src = image["src"]
+        if not image["alt"].strip():
+            problems.append(f"{where}: no alt text on {src[:60]}")
+        if src.endswith(hidden):
+            if image["shown"]:
+                problems.append(f"{where}: {src} is shown in the {palette} palette")
+            continue
+        if not image["loaded"]:
+            problems.append(f"{where}: {src[:60]} did not load")
+        if not image["shown"]:
+            problems.append(f"{where}: {src[:60]} is not visible in the {palette} palette")
+    return problems
+
+
+def test_copy_buttons_copy_exactly_the_code(browser, base_url):
+    visit = Visit(
+        browser, base_url + "derivatives/", permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = visit.page
+    fences = [f for f in read_fences(ROOT / "docs" / "derivatives.md") if f.runs]
+    blocks = page.locator(".md-content .language-python.highlight")
+    assert blocks.count() == len(fences)
+    for index, fence in enumerate(fences):
+        block = blocks.nth(index)
+        block.hover()
+        block.locator(
+            "button.md-code__button[data-md-type=copy], button.md-clipboard"
+        ).first.click()
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied.strip() == fence.code.strip(), fence.where
+    visit.close()
+
+
+def test_math_survives_instant_navigation(browser, base_url):
+    visit = Visit(browser, base_url)
+    page = visit.page
+    chapters = ["gradient-descent/", "derivatives/", "linear-regression/", "optimizers/"]
+    for chapter in chapters:
+        page.locator(f'.md-sidebar--primary a.md-nav__link[href$="{chapter}"]').first.click()
+        page.wait_for_url(f"**/{chapter}")
+        wait_for_math(page)
+        page.wait_for_function(
+            """() => document.querySelectorAll('.md-content .arithmatex').length ===
+                     document.querySelectorAll('.md-content .arithmatex mjx-container').length"""
+        )
+        assert_math_rendered(page, f"after instant navigation to {chapter}")
+    assert not visit.errors, visit.errors
+    visit.close()
+
+
+def test_search_finds_vmap_in_the_derivatives_chapter(browser, base_url):
+    visit = Visit(browser, base_url)
+    page = visit.page
+    page.keyboard.press("/")  # Material's shortcut to the search box
+    page.locator("input.md-search__input").press_sequentially("vmap", delay=50)
+    results = page.locator(".md-search-result__item a")
+    results.first.wait_for(timeout=15_000)
+    links = [results.nth(i).get_attribute("href") for i in range(results.count())]
+    assert any("derivatives/" in link for link in links), links
+    visit.close()
+
+
+def test_no_serious_accessibility_violations(browser, base_url, pages):
+    problems = []
+    for path in pages:
+        for palette in PALETTES:
+            visit = Visit(browser, base_url + path, palette)
+            visit.page.add_script_tag(path=str(AXE))
+            result = visit.page.evaluate("async () => await axe.run(document)")
+            for violation in result["violations"]:
+                if violation["impact"] in ("serious", "critical"):
+                    targets = [n["target"] for n in violation["nodes"][:3]]
+                    problems.append(f"/{path} ({palette}): {violation['id']}: {targets}")
+            visit.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_report_page_weight_and_load_time():
+    """Printed for review; the budget itself is asserted per page above."""
+    for path, (size, load_ms) in sorted(_weights.items()):
+        print(f"{path:40} {size / 1e6:6.2f} MB  {load_ms:7.0f} ms")
+    Path(ROOT / "test-artifacts").mkdir(exist_ok=True)
+    (ROOT / "test-artifacts" / "page-weights.json").write_text(json.dumps(_weights, indent=1))
+    assert _weights, "the page test above records the weights"
