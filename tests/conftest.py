@@ -16,12 +16,31 @@ from sitebuild.runner import PageRun, run_page, share_compilation_cache
 
 # Implicit rank promotion hides shape bugs: make it an error in tests.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# GPUs may multiply float32 matrices in TF32; compare numbers at full
+# precision, here and in every interpreter the tests start.
+os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
+jax.config.update("jax_default_matmul_precision", "highest")
+GPU_MODE = os.environ.get("GPU_TESTS") == "1"
 
 DOCS = ROOT / "docs"
 TEST_REPOSITORY = "example-owner/learn-jax"
 PAGES = sorted(DOCS.rglob("*.md"))
 _executed: dict[str, int] = {}
 _build_seconds: list[float] = []
+
+
+def pytest_configure(config):
+    """GPU_TESTS=1 (the GPU workflow) makes a run on anything but a GPU fail."""
+    if GPU_MODE and jax.default_backend() != "gpu":
+        pytest.exit(
+            f"GPU_TESTS=1, but JAX runs on {jax.default_backend()!r}: install the CUDA "
+            "build of jax, or unset GPU_TESTS",
+            returncode=3,
+        )
+
+
+def pytest_report_header(config):
+    return f"JAX backend: {jax.default_backend()} ({jax.devices()[0].device_kind})"
 
 
 @pytest.fixture
