@@ -2,9 +2,9 @@
 
 `on_files` runs each page's Python blocks in a fresh interpreter, registers
 the figures it saved (a light and a dark variant of each) and writes each
-chapter's notebook. `on_page_markdown` puts each
-block's output under it, fills `{{ ... }}` from the page's own variables and
-turns each figure reference into its light and dark variant.
+chapter's notebook. `on_page_markdown` puts each block's output under it,
+fills `{{ ... }}` from the page's own variables and turns each figure
+reference into its light and dark variant.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sitebuild.prose import figure_pair, figure_refs, fill_placeholders, placeho
 from sitebuild.runner import PageRun, run_page, share_compilation_cache
 from sitebuild.vendor import add_vendor_files
 
-PALETTES = ("light", "dark")
+PALETTES = ("light", "dark")  # the variants _driver.py saves of every figure
 
 
 @dataclass
