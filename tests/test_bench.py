@@ -1,0 +1,66 @@
+"""The benchmark command: its quick mode runs and writes well-formed JSON.
+
+No test here asserts a timing; speed claims live in the benchmark's output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sitebuild.pages import ROOT
+
+ROW_KEYS = {"first_call_s", "median_s", "repeats", "extrapolated_by"}
+
+
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "snippets.bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "done" in done.stderr  # progress is shown while it runs
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_quick_json_schema(quick_result):
+    result, _ = quick_result
+    assert set(result) == {"command", "date", "quick", "machine", "versions", "suites"}
+    assert result["quick"] is True and "--quick" in result["command"]
+    assert {"cpu", "cpu_count", "platform", "device_kind"} <= set(result["machine"])
+    assert {"python", "jax", "numpy", "optax"} <= set(result["versions"])
+    names = [suite["name"] for suite in result["suites"]]
+    assert names == ["derivative of sin", "linear regression, 1000 steps"]
+    for suite in result["suites"]:
+        assert suite["reference"] in suite["rows"]
+        for name, row in suite["rows"].items():
+            if name != "bandwidth":
+                assert set(row) == ROW_KEYS, name
+                assert row["median_s"] > 0 and row["first_call_s"] > 0
+
+
+def test_slow_variants_are_extrapolated_and_say_so(quick_result):
+    result, printed = quick_result
+    sin, regression = result["suites"]
+    assert sin["rows"]["list comprehension of grad"]["extrapolated_by"] > 1
+    assert regression["rows"]["classic loop, two grad calls a step"]["extrapolated_by"] > 1
+    assert printed.count("(extrapolated)") == 2
+
+
+def test_every_descent_variant_reaches_the_scan_parameters(quick_result):
+    result, _ = quick_result
+    differences = result["suites"][1]["max_difference_from_scan"]
+    assert set(differences) == {"floor", "five sums", "optax"}
+    assert all(d < 1e-4 for d in differences.values()), differences
+    bandwidth = result["suites"][1]["rows"]["bandwidth"]
+    assert all(v > 0 for v in bandwidth.values())
