@@ -46,7 +46,7 @@ def measure(fn, repeats, scale=1.0):
         block(fn())
         times.append(time.perf_counter() - started)
     return {
-        "first_call_s": first * scale,
+        "first_call_s": first,
         "median_s": statistics.median(times) * scale,
         "repeats": repeats,
         "extrapolated_by": scale,
