@@ -24,7 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from snippets.regression import closed_form, loss, make_houses, train_classic, train_scan
+from snippets.regression import (
+    closed_form,
+    loss,
+    make_houses,
+    train_classic,
+    train_jitted_steps,
+    train_scan,
+)
 
 STEP_SIZE, N_STEPS = 1e-3, 1000
 
@@ -54,17 +61,37 @@ def measure(fn, repeats, scale=1.0):
 
 
 # ----------------------------------------------------------- descent steps
+def floor_step(params, x, y, step_size):
+    """One step that reads x and y once: a variadic reduction gives both sums
+    of the gradient in a single pass, and the residual is never written."""
+    residual = y - (params[0] + params[1] * x)  # (n,), fused into the reduction
+    sums = jax.lax.reduce(
+        (residual, residual * x), (0.0, 0.0), lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,)
+    )
+    gradient = -2.0 / x.size * jnp.stack(sums)  # d loss / d (beta0, beta1)
+    return params - step_size * gradient
+
+
+def gradient_step(params, x, y, step_size):
+    """The straightforward step: what jax.grad of the chapter's loss compiles to."""
+    return params - step_size * jax.grad(loss)(params, x, y)
+
+
 @partial(jax.jit, static_argnames="n_steps")
 def train_floor(params, x, y, step_size, n_steps):
-    """Each step reads x and y once: one variadic reduction gives both sums."""
+    def step(params, _):
+        return floor_step(params, x, y, step_size), None
+
+    return jax.lax.scan(step, params, length=n_steps)[0]
+
+
+@partial(jax.jit, static_argnames="n_steps")
+def train_scan_gradient_only(params, x, y, step_size, n_steps):
+    """The chapter's scan without its loss and path records: the same work as
+    the classic loop, which computes gradients and nothing else."""
 
     def step(params, _):
-        residual = y - (params[0] + params[1] * x)
-        sums = jax.lax.reduce(
-            (residual, residual * x), (0.0, 0.0), lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,)
-        )
-        gradient = -2.0 / x.size * jnp.stack(sums)
-        return params - step_size * gradient, None
+        return gradient_step(params, x, y, step_size), None
 
     return jax.lax.scan(step, params, length=n_steps)[0]
 
@@ -95,15 +122,15 @@ def train_optax(params, x, y, step_size, n_steps):
 
 
 @jax.jit
-def jitted_step(params, x, y):
-    return params - STEP_SIZE * jax.grad(loss)(params, x, y)
+def read_both(x, y):
+    """Bandwidth reference that only reads: x . y touches 8 bytes a sample."""
+    return jnp.dot(x, y)
 
 
-def python_loop_jitted(x, y, n_steps):
-    params = jnp.zeros(2)
-    for _ in range(n_steps):
-        params = jitted_step(params, x, y)
-    return params
+@jax.jit
+def copy_both(x, y):
+    """Bandwidth reference that reads and writes: 16 bytes a sample."""
+    return x + 1.0, y + 1.0
 
 
 # ------------------------------------------------------------------- suites
@@ -123,56 +150,90 @@ def derivative_suite(n, repeats, progress):
     return {"name": "derivative of sin", "N": n, "rows": rows, "reference": "jnp.cos (floor)"}
 
 
+def bytes_per_sample(step, n):
+    """XLA's own count of the bytes one compiled step reads and writes, per sample."""
+    x = jnp.zeros(n)
+    compiled = jax.jit(step).lower(jnp.zeros(2), x, x, STEP_SIZE).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # older jax: one dict per device
+    return cost["bytes accessed"] / n
+
+
 def regression_suite(n, repeats, progress):
     x, y = make_houses(jax.random.key(0), n=n)
     zeros = jnp.zeros(2)
     classic_prefix = 10
+    scan = "one jitted lax.scan (records loss and path)"
+    floor = "floor step (one read of x, y)"
+    grad_only = "lax.scan, gradient only"
     rows = {
         "classic loop, two grad calls a step": measure(
             lambda: train_classic(x, y, STEP_SIZE, classic_prefix, report_every=10**9),
-            1,
+            repeats,
             N_STEPS / classic_prefix,
         ),
-        "Python loop, jitted step": measure(lambda: python_loop_jitted(x, y, N_STEPS), repeats),
-        "one jitted lax.scan": measure(
-            lambda: train_scan(zeros, x, y, STEP_SIZE, N_STEPS)[0], repeats
+        "Python loop, jitted step": measure(
+            lambda: train_jitted_steps(x, y, STEP_SIZE, N_STEPS), repeats
+        ),
+        scan: measure(lambda: train_scan(zeros, x, y, STEP_SIZE, N_STEPS)[0], repeats),
+        grad_only: measure(
+            lambda: train_scan_gradient_only(zeros, x, y, STEP_SIZE, N_STEPS), repeats
         ),
         "optax.sgd in a scan": measure(
             lambda: train_optax(zeros, x, y, STEP_SIZE, N_STEPS), repeats
         ),
-        "floor step (one read of x, y)": measure(
-            lambda: train_floor(zeros, x, y, STEP_SIZE, N_STEPS), repeats
-        ),
+        floor: measure(lambda: train_floor(zeros, x, y, STEP_SIZE, N_STEPS), repeats),
         "five sums, then O(1) steps": measure(
             lambda: train_sufficient(zeros, x, y, STEP_SIZE, N_STEPS), repeats
         ),
-        "closed form": measure(lambda: jax.jit(closed_form)(x, y)[1], repeats),
+        "closed form (normal equations)": measure(
+            partial(jax.jit(lambda x, y: closed_form(x, y)[0]), x, y), repeats
+        ),
     }
+    progress(f"linear regression, n = {n}: timed")
     reference = train_scan(zeros, x, y, STEP_SIZE, N_STEPS)[0]
+    classic = train_classic(x, y, STEP_SIZE, classic_prefix, report_every=10**9)
     agree = {
-        name: float(jnp.max(jnp.abs(fn - reference)))
-        for name, fn in [
+        name: float(jnp.max(jnp.abs(params - reference)))
+        for name, params in [
+            ("Python loop", train_jitted_steps(x, y, STEP_SIZE, N_STEPS)),
+            ("gradient only", train_scan_gradient_only(zeros, x, y, STEP_SIZE, N_STEPS)),
+            ("optax", train_optax(zeros, x, y, STEP_SIZE, N_STEPS)),
             ("floor", train_floor(zeros, x, y, STEP_SIZE, N_STEPS)),
             ("five sums", train_sufficient(zeros, x, y, STEP_SIZE, N_STEPS)),
-            ("optax", train_optax(zeros, x, y, STEP_SIZE, N_STEPS)),
         ]
     }
-    copy = measure(partial(jax.jit(lambda a, b: (a + 1.0, b + 1.0)), x, y), repeats)
-    step_bytes = 8 * n  # the floor: read float32 x and y once per step
-    rows["bandwidth"] = {
-        "floor_step_GBps": step_bytes
-        * N_STEPS
-        / rows["floor step (one read of x, y)"]["median_s"]
-        / 1e9,
-        "scan_step_GBps": step_bytes * N_STEPS / rows["one jitted lax.scan"]["median_s"] / 1e9,
-        "copy_GBps": 2 * step_bytes / copy["median_s"] / 1e9,  # read x, y and write both
+    # The classic loop ran only a prefix: compare it with the scan's same prefix.
+    agree["classic loop (first steps)"] = float(
+        jnp.max(jnp.abs(classic - train_scan(zeros, x, y, STEP_SIZE, classic_prefix)[0]))
+    )
+    read = measure(partial(read_both, x, y), repeats)
+    copy = measure(partial(copy_both, x, y), repeats)
+    per_step = 8 * n  # the floor: read float32 x and y once per step
+
+    def achieved(row):
+        return per_step * N_STEPS / rows[row]["median_s"] / 1e9
+
+    bandwidth = {
+        "floor_step_GBps": achieved(floor),
+        "gradient_only_GBps": achieved(grad_only),
+        "scan_GBps": achieved(scan),
+        "read_GBps": per_step / read["median_s"] / 1e9,  # x . y reads 8 bytes a sample
+        "copy_GBps": 2 * per_step / copy["median_s"] / 1e9,  # reads 8 and writes 8
+    }
+    compiled_bytes = {
+        "gradient step": bytes_per_sample(gradient_step, n),
+        "floor step": bytes_per_sample(floor_step, n),
     }
     progress(f"linear regression, n = {n}: done")
     return {
         "name": "linear regression, 1000 steps",
         "n": n,
         "rows": rows,
-        "reference": "one jitted lax.scan",
+        "reference": scan,
+        "like_for_like": {"classic loop, two grad calls a step": grad_only},
+        "bandwidth": bandwidth,
+        "compiled_bytes_per_sample": compiled_bytes,
         "max_difference_from_scan": agree,
     }
 
@@ -195,11 +256,21 @@ def machine():
     }
 
 
+# Full-run sizes: a GPU only fills up at about 1e8 samples; the 2-core CPU
+# reaches its memory-bound regime at 1e7.
+FULL_SIZES = {
+    "cpu": {"sin": [10_000, 1_000_000], "regression": [10_000, 1_000_000, 10_000_000]},
+    "gpu": {"sin": [10_000, 100_000_000], "regression": [10_000, 100_000_000]},
+}
+# Below this many samples a call's fixed overhead hides the memory traffic.
+MEMORY_BOUND_FROM = 1_000_000
+QUICK_SIZES = {"sin": [10_000], "regression": [10_000]}
+
+
 def run(quick, progress):
-    sizes = {
-        "sin": [10_000] if quick else [10_000, 1_000_000],
-        "regression": [10_000] if quick else [10_000, 1_000_000, 10_000_000],
-    }
+    platform_name = "gpu" if jax.default_backend() == "gpu" else "cpu"
+    sizes = QUICK_SIZES if quick else FULL_SIZES[platform_name]
+    progress(f"timing on {jax.devices()[0].device_kind} ({jax.default_backend()})")
     repeats = 3 if quick else 7
     suites = [derivative_suite(n, repeats, progress) for n in sizes["sin"]]
     suites += [regression_suite(n, repeats, progress) for n in sizes["regression"]]
@@ -220,25 +291,44 @@ def run(quick, progress):
 
 
 def print_table(result):
+    machine = result["machine"]
+    device = f"{machine['device_kind']} ({machine['platform']})"
+    print(f"{device}, {machine['cpu_count']} x {machine['cpu']}")
     for suite in result["suites"]:
         size = suite.get("N", suite.get("n"))
         print(f"\n{suite['name']} (size {size:,}); ratio = time / {suite['reference']}")
-        reference = suite["rows"][suite["reference"]]["median_s"]
-        for name, row in suite["rows"].items():
-            if "median_s" not in row:
-                continue
+        rows = suite["rows"]
+        reference = rows[suite["reference"]]["median_s"]
+        for name, row in rows.items():
             note = " (extrapolated)" if row["extrapolated_by"] != 1 else ""
             ratio = row["median_s"] / reference
             print(
-                f"  {name:36} {row['median_s'] * 1e3:12.3f} ms  {ratio:10.3g}x"
+                f"  {name:44} {row['median_s'] * 1e3:12.3f} ms  {ratio:10.3g}x"
                 f"  first call {row['first_call_s'] * 1e3:10.1f} ms{note}"
             )
-        if "bandwidth" in suite["rows"]:
-            bw = suite["rows"]["bandwidth"]
+        for slow, fast in suite.get("like_for_like", {}).items():
+            speedup = rows[slow]["median_s"] / rows[fast]["median_s"]
+            print(f"  like for like: {fast} is {speedup:,.0f}x faster than the {slow}")
+        if "bandwidth" in suite and suite["n"] < MEMORY_BOUND_FROM:
+            print("  (bandwidths left out: below 1e6 samples, per-call overhead dominates)")
+        elif "bandwidth" in suite:
+            bw = suite["bandwidth"]
             print(
-                f"  bytes/s at 8 B a sample: floor step {bw['floor_step_GBps']:.2f} GB/s, "
-                f"scan {bw['scan_step_GBps']:.2f} GB/s; copy reference {bw['copy_GBps']:.2f} GB/s"
+                f"  GB/s counting 8 B a sample: floor step {bw['floor_step_GBps']:.1f}, "
+                f"gradient-only scan {bw['gradient_only_GBps']:.1f}, scan {bw['scan_GBps']:.1f}; "
+                f"references: read (x . y) {bw['read_GBps']:.1f}, copy {bw['copy_GBps']:.1f}"
             )
+            print(
+                f"  floor step: {bw['read_GBps'] / bw['floor_step_GBps']:.2f}x the time of one "
+                f"read of x and y, {bw['floor_step_GBps'] / bw['copy_GBps']:.0%} of copy bandwidth"
+            )
+            compiled = ", ".join(
+                f"{name} {count:.1f}" for name, count in suite["compiled_bytes_per_sample"].items()
+            )
+            print(f"  bytes a sample a step, XLA's count: {compiled}")
+        if "max_difference_from_scan" in suite:
+            worst = max(suite["max_difference_from_scan"].values())
+            print(f"  largest parameter difference from the scan: {worst:.2e}")
 
 
 def main(argv=None):

@@ -8,11 +8,20 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import pytest
+GPU_MODE = os.environ.get("GPU_TESTS") == "1"
+if GPU_MODE:
+    # GPU reductions may add in a different order from run to run; pages must
+    # print the same digits in every build, so ask XLA for fixed orders. Set
+    # before jax starts, for this process and every interpreter it launches.
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true"
+    ).strip()
 
-from sitebuild.pages import ROOT, read_fences, runnable
-from sitebuild.runner import PageRun, run_page, share_compilation_cache
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from sitebuild.pages import ROOT, read_fences, runnable  # noqa: E402
+from sitebuild.runner import PageRun, run_page, share_compilation_cache  # noqa: E402
 
 # Implicit rank promotion hides shape bugs: make it an error in tests.
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -20,7 +29,6 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # precision, here and in every interpreter the tests start.
 os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
 jax.config.update("jax_default_matmul_precision", "highest")
-GPU_MODE = os.environ.get("GPU_TESTS") == "1"
 
 DOCS = ROOT / "docs"
 TEST_REPOSITORY = "example-owner/learn-jax"

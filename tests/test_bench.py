@@ -44,9 +44,19 @@ def test_quick_json_schema(quick_result):
     for suite in result["suites"]:
         assert suite["reference"] in suite["rows"]
         for name, row in suite["rows"].items():
-            if name != "bandwidth":
-                assert set(row) == ROW_KEYS, name
-                assert row["median_s"] > 0 and row["first_call_s"] > 0
+            assert set(row) == ROW_KEYS, name
+            assert row["median_s"] > 0 and row["first_call_s"] > 0
+    regression = result["suites"][1]
+    for slow, fast in regression["like_for_like"].items():
+        assert {slow, fast} <= set(regression["rows"])
+    assert set(regression["bandwidth"]) == {
+        "floor_step_GBps",
+        "gradient_only_GBps",
+        "scan_GBps",
+        "read_GBps",
+        "copy_GBps",
+    }
+    assert all(v > 0 for v in regression["bandwidth"].values())
 
 
 def test_slow_variants_are_extrapolated_and_say_so(quick_result):
@@ -60,7 +70,24 @@ def test_slow_variants_are_extrapolated_and_say_so(quick_result):
 def test_every_descent_variant_reaches_the_scan_parameters(quick_result):
     result, _ = quick_result
     differences = result["suites"][1]["max_difference_from_scan"]
-    assert set(differences) == {"floor", "five sums", "optax"}
+    assert set(differences) == {
+        "Python loop",
+        "gradient only",
+        "optax",
+        "floor",
+        "five sums",
+        "classic loop (first steps)",
+    }
     assert all(d < 1e-4 for d in differences.values()), differences
-    bandwidth = result["suites"][1]["rows"]["bandwidth"]
-    assert all(v > 0 for v in bandwidth.values())
+
+
+def test_xla_counts_the_bytes_of_each_step(quick_result):
+    """The floor step reads x and y once. On the CPU, the straightforward step
+    moves 24 bytes a sample: x and y read, the residual written, then read by
+    two reductions. (A GPU fuses it into one pass, so no 24 there.)"""
+    result, _ = quick_result
+    counted = result["suites"][1]["compiled_bytes_per_sample"]
+    assert counted["floor step"] == pytest.approx(8.0, abs=0.1)
+    assert counted["gradient step"] >= counted["floor step"] - 0.1
+    if result["machine"]["platform"] == "cpu":
+        assert counted["gradient step"] == pytest.approx(24.0, abs=0.1)
