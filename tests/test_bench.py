@@ -82,12 +82,17 @@ def test_every_descent_variant_reaches_the_scan_parameters(quick_result):
 
 
 def test_xla_counts_the_bytes_of_each_step(quick_result):
-    """The floor step reads x and y once. On the CPU, the straightforward step
-    moves 24 bytes a sample: x and y read, the residual written, then read by
-    two reductions. (A GPU fuses it into one pass, so no 24 there.)"""
+    """XLA's own byte count of one compiled step, per sample.
+
+    On the CPU the floor step reads x and y once (8 bytes) and the
+    straightforward step moves 24: x and y read, the residual written, then
+    read again by two reductions. A GPU compiles both differently (at this
+    small size it reduces in two passes; at 1e8 samples both read 8 bytes), so
+    there the counts are only checked to cover at least the one read."""
     result, _ = quick_result
     counted = result["suites"][1]["compiled_bytes_per_sample"]
-    assert counted["floor step"] == pytest.approx(8.0, abs=0.1)
-    assert counted["gradient step"] >= counted["floor step"] - 0.1
     if result["machine"]["platform"] == "cpu":
+        assert counted["floor step"] == pytest.approx(8.0, abs=0.1)
         assert counted["gradient step"] == pytest.approx(24.0, abs=0.1)
+    else:
+        assert min(counted.values()) >= 8.0 - 0.1, counted
