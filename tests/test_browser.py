@@ -79,8 +79,13 @@ def math_report(page):
         const spans = document.querySelectorAll('.md-content .arithmatex').length;
         const rendered = document.querySelectorAll('.md-content .arithmatex mjx-container').length;
         const prose = document.querySelector('.md-content').cloneNode(true);
-        prose.querySelectorAll('pre, code, mjx-container, script, style').forEach(e => e.remove());
-        return {spans, rendered, text: prose.innerText};
+        prose.querySelectorAll('pre, code, .clipboard-copy-txt, mjx-container, script, style').forEach(e => e.remove());
+        // Laid-out math has MathJax's CSS on every node; a node the browser
+        // shows as plain inline text means the output stylesheet went missing.
+        const unstyled = [...document.querySelectorAll(
+            '.md-content mjx-container :is(mjx-frac, mjx-mtable, mjx-msub, mjx-munder, mjx-msubsup)'
+        )].filter(e => getComputedStyle(e).display === 'inline').length;
+        return {spans, rendered, unstyled, text: prose.innerText};
     }"""
     )
 
@@ -90,6 +95,7 @@ def assert_math_rendered(page, where):
     assert report["rendered"] == report["spans"], (
         f"{where}: {report['rendered']} of {report['spans']}"
     )
+    assert report["unstyled"] == 0, f"{where}: {report['unstyled']} math nodes laid out as text"
     for raw in ("\\(", "\\[", "$$"):
         assert raw not in report["text"], f"{where}: raw {raw!r} left in the text"
 
@@ -199,7 +205,13 @@ def test_copy_buttons_copy_exactly_the_code(browser, base_url):
 def test_math_survives_instant_navigation(browser, base_url):
     visit = Visit(browser, base_url)
     page = visit.page
-    chapters = ["gradient-descent/", "derivatives/", "linear-regression/", "optimizers/"]
+    chapters = [
+        "gradient-descent/",
+        "derivatives/",
+        "linear-regression/",
+        "optimizers/",
+        "performance/",
+    ]
     for chapter in chapters:
         page.locator(f'.md-sidebar--primary a.md-nav__link[href$="{chapter}"]').first.click()
         page.wait_for_url(f"**/{chapter}")

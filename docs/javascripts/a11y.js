@@ -8,4 +8,11 @@ document$.subscribe(() => {
   for (const cell of document.querySelectorAll(".highlight-ipynb")) {
     cell.setAttribute("tabindex", "0");
   }
+  // So do wide tables (the benchmark's) where they overflow: checked after
+  // layout, once the theme has wrapped them.
+  requestAnimationFrame(() => {
+    for (const wrap of document.querySelectorAll(".md-typeset__scrollwrap")) {
+      if (wrap.scrollWidth > wrap.clientWidth) wrap.setAttribute("tabindex", "0");
+    }
+  });
 });

@@ -24,11 +24,20 @@ window.MathJax = {
 };
 
 // Material's instant navigation swaps the page without reloading scripts:
-// typeset the new content each time it arrives.
+// typeset the new content each time it arrives. The first page is MathJax's
+// own startup typeset; typesetting it again while that one runs tears down
+// the output's stylesheet and leaves formulas laid out as plain text. Later
+// pages wait for whatever typesetting is still under way.
+let firstPage = true;
 document$.subscribe(() => {
-  if (!window.MathJax.typesetPromise) return; // first load: MathJax typesets itself
-  MathJax.startup.output.clearCache();
-  MathJax.typesetClear();
-  MathJax.texReset();
-  MathJax.typesetPromise();
+  if (firstPage) {
+    firstPage = false;
+    return;
+  }
+  MathJax.startup.promise = MathJax.startup.promise.then(() => {
+    MathJax.startup.output.clearCache();
+    MathJax.typesetClear();
+    MathJax.texReset();
+    return MathJax.typesetPromise();
+  });
 });
