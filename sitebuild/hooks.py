@@ -27,6 +27,7 @@ from mkdocs.utils.meta import get_data
 # imports below need the project root, wherever mkdocs was started from.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sitebuild import results
 from sitebuild.notebook import build_notebook
 from sitebuild.pages import CONFIG_FILE, Fence, PageError, read_fences, runnable, split_segments
 from sitebuild.prose import figure_pair, figure_refs, fill_placeholders, placeholders
@@ -99,6 +100,14 @@ def _register_figures(prepared: PreparedPage, files: Files, config) -> None:
                 files.append(File.generated(config, f"figures/{file_name}", content=content))
 
 
+def _register_results_figures(prepared: PreparedPage, files: Files, config) -> None:
+    """Figures drawn from the committed results (see sitebuild/results.py)."""
+    for name in results.used_figures(prepared.text):
+        for palette in PALETTES:
+            content = results.FIGURES[name](palette)
+            files.append(File.generated(config, f"figures/{name}-{palette}.svg", content=content))
+
+
 def _register_notebook(src_uri: str, prepared: PreparedPage, files: Files, config) -> None:
     stem = Path(src_uri).stem
     notebook = build_notebook(prepared.text, prepared.fences, prepared.run)
@@ -124,6 +133,7 @@ def on_files(files: Files, config) -> Files:
         for src_uri, prepared in _prepared.items():
             if prepared.run is not None:
                 _register_figures(prepared, files, config)
+            _register_results_figures(prepared, files, config)
             if prepared.notebook:
                 if prepared.run is None:
                     raise PageError(f"{src_uri}: notebook: true, but the page has no code")
@@ -180,7 +190,8 @@ def render(prepared: PreparedPage, stem: str, repository: str | None = None) -> 
             if links_due and line.startswith("# "):
                 lines += _notebook_links(stem, repository)
                 links_due = False
-    return get_data("\n".join(lines) + "\n")[0]
+    markdown = get_data("\n".join(lines) + "\n")[0]
+    return results.expand(markdown, prepared.fences[0].page if prepared.fences else stem)
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

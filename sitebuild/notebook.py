@@ -14,6 +14,7 @@ from mkdocs.utils.meta import get_data
 
 from sitebuild.pages import Fence, split_segments
 from sitebuild.prose import FIGURE_REF, figure_alts, fill_placeholders
+from sitebuild.results import expand
 from sitebuild.runner import PageRun
 
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -28,7 +29,8 @@ INTRO = (
 
 
 def _prose_to_markdown(lines: list[str], values: dict[str, str]) -> str:
-    text = HTML_COMMENT.sub("", "\n".join(lines))
+    # Tables from results/ stay; their figures live on the site only.
+    text = HTML_COMMENT.sub("", expand("\n".join(lines), "notebook", figures=False))
     out = []
     in_admonition = None
     for line in text.splitlines():

@@ -48,7 +48,13 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return f"JAX backend: {jax.default_backend()} ({jax.devices()[0].device_kind})"
+    import jaxlib
+    import numpy as np
+
+    return [
+        f"JAX backend: {jax.default_backend()} ({jax.devices()[0].device_kind})",
+        f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, numpy {np.__version__}",
+    ]
 
 
 @pytest.fixture

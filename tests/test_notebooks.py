@@ -18,7 +18,13 @@ COLAB = re.compile(
 
 
 def test_every_chapter_has_a_notebook():
-    assert set(CHAPTERS) == {"gradient-descent", "derivatives", "linear-regression", "optimizers"}
+    assert set(CHAPTERS) == {
+        "gradient-descent",
+        "derivatives",
+        "linear-regression",
+        "optimizers",
+        "performance",
+    }
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

@@ -22,6 +22,7 @@ CHAPTERS_WITH_NOTEBOOKS = [
     "derivatives",
     "linear-regression",
     "optimizers",
+    "performance",
 ]
 
 

@@ -123,6 +123,9 @@ def test_gpu_workflow_never_runs_outside_code():
     runs = " ".join(s.get("run", "") for s in job["steps"])
     assert "jax[cuda13]==" in runs and "--ignore=tests/test_browser.py" in runs
     assert "default_backend()" in runs
+    assert "snippets.bench --quick" in runs and "sitebuild.tested_on" in runs
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "gpu-results/"
 
 
 def test_link_checker_finds_a_broken_link(tmp_path):
