@@ -79,7 +79,8 @@ def math_report(page):
         const spans = document.querySelectorAll('.md-content .arithmatex').length;
         const rendered = document.querySelectorAll('.md-content .arithmatex mjx-container').length;
         const prose = document.querySelector('.md-content').cloneNode(true);
-        prose.querySelectorAll('pre, code, .clipboard-copy-txt, mjx-container, script, style').forEach(e => e.remove());
+        const notProse = 'pre, code, .clipboard-copy-txt, mjx-container, script, style';
+        prose.querySelectorAll(notProse).forEach(e => e.remove());
         // Laid-out math has MathJax's CSS on every node; a node the browser
         // shows as plain inline text means the output stylesheet went missing.
         const unstyled = [...document.querySelectorAll(
