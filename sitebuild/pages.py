@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -54,6 +55,14 @@ class Fence:
         return self.language in PYTHON and self.skip_reason is None
 
 
+# Pages are prepared in parallel threads, but neither half of this is
+# thread-safe: MkDocs keeps the plugins of the config being validated on a
+# schema object shared by every load_config call (two loads at once register a
+# plugin twice: a warning, so a strict build fails), and the snippets
+# preprocessor keeps state while it runs. So expansions take turns.
+_EXPAND_LOCK = threading.Lock()
+
+
 @cache
 def snippet_expander(config_file: Path = CONFIG_FILE):
     """The `pymdownx.snippets` preprocessor, configured as the site build has it."""
@@ -67,7 +76,8 @@ def snippet_expander(config_file: Path = CONFIG_FILE):
 
 def expand_includes(code: str, where: str, config_file: Path = CONFIG_FILE) -> str:
     try:
-        lines = snippet_expander(config_file).run(code.splitlines())
+        with _EXPAND_LOCK:
+            lines = snippet_expander(config_file).run(code.splitlines())
     except SnippetMissingError as err:
         raise PageError(f"{where}: include not found: {err}") from err
     return "\n".join(lines).strip("\n") + "\n"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sitebuild.pages import ROOT, read_fences, runnable
+from sitebuild.pages import ROOT, read_fences, runnable, snippet_expander
 from tests.conftest import PAGES
 
 PYTHON_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*(python|py|python3)\b", re.IGNORECASE)
@@ -51,3 +53,15 @@ def test_every_program_fence_runs_or_says_why_not(page):
     for fence in fences:
         if fence.skip_reason is not None:
             assert len(fence.skip_reason) > 10, f"{fence.where}: give a real reason"
+
+
+def test_pages_read_in_parallel_threads_as_they_read_alone(caplog):
+    """The build prepares pages in threads: includes must expand the same
+    there, and loading MkDocs' config at once from several threads must not
+    register a plugin twice (a warning that fails the strict build)."""
+    alone = {page: read_fences(page) for page in PAGES}
+    snippet_expander.cache_clear()  # every thread races to load the config
+    with caplog.at_level(logging.WARNING), ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(read_fences, PAGES * 4))
+    assert together == [alone[page] for page in PAGES * 4]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
