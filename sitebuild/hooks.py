@@ -87,6 +87,12 @@ def _check_figures(run: PageRun, referenced: list[str]) -> None:
             )
 
 
+def _add_figure(files: Files, config, file_name: str, content: bytes, page: str) -> None:
+    if files.get_file_from_path(f"figures/{file_name}") is not None:
+        raise PageError(f"{page}: figure {file_name!r} is used by two pages: rename one")
+    files.append(File.generated(config, f"figures/{file_name}", content=content))
+
+
 def _register_figures(prepared: PreparedPage, files: Files, config) -> None:
     run = prepared.run
     for block in run.blocks:
@@ -94,18 +100,15 @@ def _register_figures(prepared: PreparedPage, files: Files, config) -> None:
             stem, suffix = name.rsplit(".", 1)
             for palette in PALETTES:
                 file_name = f"{stem}-{palette}.{suffix}"
-                if files.get_file_from_path(f"figures/{file_name}") is not None:
-                    raise PageError(f"{run.page}: figure name {stem!r} is used by two pages")
                 content = (run.figure_dir / file_name).read_bytes()
-                files.append(File.generated(config, f"figures/{file_name}", content=content))
+                _add_figure(files, config, file_name, content, run.page)
 
 
-def _register_results_figures(prepared: PreparedPage, files: Files, config) -> None:
+def _register_results_figures(src_uri: str, prepared: PreparedPage, files: Files, config) -> None:
     """Figures drawn from the committed results (see sitebuild/results.py)."""
-    for name in results.used_figures(prepared.text):
-        for palette in PALETTES:
-            content = results.FIGURES[name](palette)
-            files.append(File.generated(config, f"figures/{name}-{palette}.svg", content=content))
+    for marker in results.used_figures(prepared.text):
+        for file_name, content in results.figure_files(marker).items():
+            _add_figure(files, config, file_name, content, src_uri)
 
 
 def _register_notebook(src_uri: str, prepared: PreparedPage, files: Files, config) -> None:
@@ -133,7 +136,7 @@ def on_files(files: Files, config) -> Files:
         for src_uri, prepared in _prepared.items():
             if prepared.run is not None:
                 _register_figures(prepared, files, config)
-            _register_results_figures(prepared, files, config)
+            _register_results_figures(src_uri, prepared, files, config)
             if prepared.notebook:
                 if prepared.run is None:
                     raise PageError(f"{src_uri}: notebook: true, but the page has no code")

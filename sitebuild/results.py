@@ -18,6 +18,7 @@ import json
 import re
 
 from sitebuild.pages import ROOT, PageError
+from sitebuild.prose import figure_pair
 
 RESULTS = ROOT / "results"
 MARKER = re.compile(r"^<!-- results: ([a-z-]+) -->$")
@@ -146,9 +147,9 @@ def bandwidth_table() -> str:
     return _table(header, rows)
 
 
-def _row(result, suite_name, n, variant):
+def _median(result, suite_name, n, variant):
     suite = next(s for s in _suites(result, suite_name) if _size(s) == n)
-    return suite, suite["rows"][variant]["median_s"]
+    return suite["rows"][variant]["median_s"]
 
 
 def claims_table() -> str:
@@ -157,7 +158,7 @@ def claims_table() -> str:
     sin, fit = "derivative of sin", "linear regression, 1000 steps"
 
     def vs(result, suite_name, n, slow, fast):
-        return _row(result, suite_name, n, slow)[1] / _row(result, suite_name, n, fast)[1]
+        return _median(result, suite_name, n, slow) / _median(result, suite_name, n, fast)
 
     def largest(result, suite_name):
         return max(map(_size, _suites(result, suite_name)))
@@ -250,16 +251,12 @@ def tested_on_table() -> str:
     )
 
 
-def regression_figure(palette: str) -> bytes:
+def regression_figure():
     """Time per descent step of each variant, on each machine, at its largest n."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from sitebuild import _driver
 
-    _driver.use_light_palette()
     results = [load(name) for name in BENCH_FILES]
     fig, axes = plt.subplots(1, len(results), figsize=(10, 4.2), sharey=True, num="results")
     for ax, result in zip(axes, results, strict=True):
@@ -277,35 +274,54 @@ def regression_figure(palette: str) -> bytes:
         ax.grid(axis="y", visible=False)
     axes[0].invert_yaxis()  # the y axis is shared: inverting each would undo it
     fig.tight_layout()
-    if palette == "dark":
-        _driver.to_dark(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig
 
 
-FIGURES = {"bench-regression": regression_figure}
-FIGURE_ALT = {
-    "bench-regression": (
+# marker -> (figure name, alt text, function drawing it in the light palette)
+FIGURES = {
+    "bench-regression-figure": (
+        "bench_regression",
         "Bar charts, one per machine, of the time one descent step takes in each "
-        "variant, on a log scale; the floor step and the five-sums step are highlighted."
+        "variant, on a log scale; the floor step and the five-sums step are highlighted.",
+        regression_figure,
     )
 }
 
 
-def _figure(name: str) -> str:
-    return (
-        f"![{FIGURE_ALT[name]}](figures/{name}-light.svg#only-light)"
-        f"![{FIGURE_ALT[name]}](figures/{name}-dark.svg#only-dark)"
-    )
+def figure_files(marker: str) -> dict[str, bytes]:
+    """The figure of `marker` as SVG files, name-light.svg and name-dark.svg,
+    drawn once and recoloured for the dark scheme as page figures are."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sitebuild import _driver
+
+    _driver.use_light_palette()
+    name, _alt, draw = FIGURES[marker]
+    fig = draw()
+    files = {}
+    for palette in _driver.PALETTES:
+        if palette == "dark":
+            _driver.to_dark(fig)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        files[f"{name}-{palette}.svg"] = buffer.getvalue()
+    plt.close(fig)
+    return files
+
+
+def _figure(marker: str) -> str:
+    name, alt, _draw = FIGURES[marker]
+    return figure_pair(f"![{alt}](figures/{name}.svg)")
 
 
 RENDERERS = {
     "bench-machines": machines_table,
     "bench-derivative": lambda: timing_table("derivative of sin"),
     "bench-regression": lambda: timing_table("linear regression, 1000 steps"),
-    "bench-regression-figure": lambda: _figure("bench-regression"),
+    "bench-regression-figure": lambda: _figure("bench-regression-figure"),
     "bench-bandwidth": bandwidth_table,
     "bench-claims": claims_table,
     "tested-on": tested_on_table,
@@ -323,13 +339,13 @@ def expand(text: str, page: str, figures: bool = True) -> str:
         name = match.group(1)
         if name not in RENDERERS:
             raise PageError(f"{page}:{number}: unknown results rendering {name!r}")
-        if name.endswith("-figure") and not figures:
+        if name in FIGURES and not figures:
             continue
         out.append(RENDERERS[name]())
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 def used_figures(text: str) -> list[str]:
-    """The figure files the markers in `text` need, as (name, palette) stems."""
+    """The markers in `text` that show a figure."""
     names = [m.group(1) for line in text.splitlines() if (m := MARKER.match(line.strip()))]
-    return [n.removesuffix("-figure") for n in names if n.endswith("-figure")]
+    return [name for name in names if name in FIGURES]

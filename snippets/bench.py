@@ -49,7 +49,8 @@ def block(value):
 
 
 def measure(fn, repeats, scale=1.0):
-    """First call (compile + run) apart, then the median of `repeats` calls.
+    """First call (compile + run) apart, then the median of `repeats` calls;
+    returns the timings and what the last call returned.
 
     `scale` extrapolates a prefix of the work to the whole (median only)."""
     started = time.perf_counter()
@@ -58,14 +59,15 @@ def measure(fn, repeats, scale=1.0):
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        block(fn())
+        value = block(fn())
         times.append(time.perf_counter() - started)
-    return {
+    row = {
         "first_call_s": first,
         "median_s": statistics.median(times) * scale,
         "repeats": repeats,
         "extrapolated_by": scale,
     }
+    return row, value
 
 
 # --8<-- [end:measure]
@@ -161,14 +163,17 @@ def derivative_suite(n, repeats, progress):
     xs = jnp.linspace(-10.0, 10.0, n)
     dsin = jax.grad(jnp.sin)
     prefix = min(n, 200)
-    rows = {}
+
+    def comprehension():
+        return jnp.stack([dsin(v) for v in xs[:prefix]])
+
+    variants = {}
     if n / prefix <= MAX_EXTRAPOLATION:
-        rows["list comprehension of grad"] = measure(
-            lambda: jnp.stack([dsin(v) for v in xs[:prefix]]), 1, n / prefix
-        )
-    rows["vmap(grad), no jit"] = measure(lambda: jax.vmap(dsin)(xs), repeats)
-    rows["jit(vmap(grad))"] = measure(partial(jax.jit(jax.vmap(dsin)), xs), repeats)
-    rows["jnp.cos (floor)"] = measure(partial(jax.jit(jnp.cos), xs), repeats)
+        variants["list comprehension of grad"] = (comprehension, 1, n / prefix)
+    variants["vmap(grad), no jit"] = (lambda: jax.vmap(dsin)(xs), repeats)
+    variants["jit(vmap(grad))"] = (partial(jax.jit(jax.vmap(dsin)), xs), repeats)
+    variants["jnp.cos (floor)"] = (partial(jax.jit(jnp.cos), xs), repeats)
+    rows = {name: measure(*args)[0] for name, args in variants.items()}
     progress(f"derivative of sin, N = {n}: done")
     return {"name": "derivative of sin", "N": n, "rows": rows, "reference": "jnp.cos (floor)"}
 
@@ -193,49 +198,54 @@ def regression_suite(n, repeats, progress):
     scan = "one jitted lax.scan (records loss and path)"
     floor = "floor step (one read of x, y)"
     grad_only = "lax.scan, gradient only"
-    rows = {
-        "classic loop, two grad calls a step": measure(
+    variants = {
+        "classic loop, two grad calls a step": (
             lambda: train_classic(x, y, STEP_SIZE, classic_prefix, report_every=10**9),
             repeats,
             N_STEPS / classic_prefix,
         ),
-        "Python loop, jitted step": measure(
-            lambda: train_jitted_steps(x, y, STEP_SIZE, N_STEPS), repeats
+        "Python loop, jitted step": (
+            lambda: train_jitted_steps(x, y, STEP_SIZE, N_STEPS),
+            repeats,
         ),
-        scan: measure(lambda: train_scan(zeros, x, y, STEP_SIZE, N_STEPS)[0], repeats),
-        grad_only: measure(
-            lambda: train_scan_gradient_only(zeros, x, y, STEP_SIZE, N_STEPS), repeats
+        scan: (lambda: train_scan(zeros, x, y, STEP_SIZE, N_STEPS)[0], repeats),
+        grad_only: (
+            lambda: train_scan_gradient_only(zeros, x, y, STEP_SIZE, N_STEPS),
+            repeats,
         ),
-        "optax.sgd in a scan": measure(
-            lambda: train_optax(zeros, x, y, STEP_SIZE, N_STEPS), repeats
+        "optax.sgd in a scan": (lambda: train_optax(zeros, x, y, STEP_SIZE, N_STEPS), repeats),
+        floor: (lambda: train_floor(zeros, x, y, STEP_SIZE, N_STEPS), repeats),
+        "five sums, then O(1) steps": (
+            lambda: train_sufficient(zeros, x, y, STEP_SIZE, N_STEPS),
+            repeats,
         ),
-        floor: measure(lambda: train_floor(zeros, x, y, STEP_SIZE, N_STEPS), repeats),
-        "five sums, then O(1) steps": measure(
-            lambda: train_sufficient(zeros, x, y, STEP_SIZE, N_STEPS), repeats
-        ),
-        "closed form (normal equations)": measure(
-            partial(jax.jit(lambda x, y: closed_form(x, y)[0]), x, y), repeats
+        "closed form (normal equations)": (
+            partial(jax.jit(lambda x, y: closed_form(x, y)[0]), x, y),
+            repeats,
         ),
     }
+    timed = {name: measure(*args) for name, args in variants.items()}
+    rows = {name: row for name, (row, _) in timed.items()}
+    final = {name: params for name, (_, params) in timed.items()}
     progress(f"linear regression, n = {n}: timed")
-    reference = train_scan(zeros, x, y, STEP_SIZE, N_STEPS)[0]
-    classic = train_classic(x, y, STEP_SIZE, classic_prefix, report_every=10**9)
+    # Every variant's parameters, as the timed calls left them, against the scan's.
     agree = {
-        name: float(jnp.max(jnp.abs(params - reference)))
-        for name, params in [
-            ("Python loop", train_jitted_steps(x, y, STEP_SIZE, N_STEPS)),
-            ("gradient only", train_scan_gradient_only(zeros, x, y, STEP_SIZE, N_STEPS)),
-            ("optax", train_optax(zeros, x, y, STEP_SIZE, N_STEPS)),
-            ("floor", train_floor(zeros, x, y, STEP_SIZE, N_STEPS)),
-            ("five sums", train_sufficient(zeros, x, y, STEP_SIZE, N_STEPS)),
+        short: float(jnp.max(jnp.abs(final[name] - final[scan])))
+        for short, name in [
+            ("Python loop", "Python loop, jitted step"),
+            ("gradient only", grad_only),
+            ("optax", "optax.sgd in a scan"),
+            ("floor", floor),
+            ("five sums", "five sums, then O(1) steps"),
         ]
     }
     # The classic loop ran only a prefix: compare it with the scan's same prefix.
+    prefix_scan = train_scan(zeros, x, y, STEP_SIZE, classic_prefix)[0]
     agree["classic loop (first steps)"] = float(
-        jnp.max(jnp.abs(classic - train_scan(zeros, x, y, STEP_SIZE, classic_prefix)[0]))
+        jnp.max(jnp.abs(final["classic loop, two grad calls a step"] - prefix_scan))
     )
-    read = measure(partial(read_both, x, y), repeats)
-    copy = measure(partial(copy_both, x, y), repeats)
+    read = measure(partial(read_both, x, y), repeats)[0]
+    copy = measure(partial(copy_both, x, y), repeats)[0]
     per_step = 8 * n  # the floor: read float32 x and y once per step
 
     def achieved(row):

@@ -43,8 +43,8 @@ def test_markers_are_replaced_and_other_lines_kept():
 def test_figures_can_be_left_out_for_notebooks():
     text = "a\n<!-- results: bench-regression-figure -->\nb\n"
     assert results.expand(text, "nb", figures=False) == "a\nb\n"
-    assert "figures/bench-regression-dark.svg#only-dark" in results.expand(text, "docs/x.md")
-    assert results.used_figures(text) == ["bench-regression"]
+    assert "figures/bench_regression-dark.svg#only-dark" in results.expand(text, "docs/x.md")
+    assert results.used_figures(text) == ["bench-regression-figure"]
 
 
 def test_unknown_marker_names_the_page_and_line():
@@ -115,3 +115,12 @@ def test_claims_are_judged_from_the_numbers(monkeypatch, tmp_path):
     )
     assert "125% ✓" in rows["floor step near copy bandwidth, GPU n = 1e4"]
     assert "| 2.0e-04 ✗ | 2.0e-04 ✗ |" in rows["every variant ends at the scan's parameters"]
+
+
+def test_results_figure_is_drawn_in_both_palettes():
+    files = results.figure_files("bench-regression-figure")
+    light, dark = files["bench_regression-light.svg"], files["bench_regression-dark.svg"]
+    assert set(files) == {"bench_regression-light.svg", "bench_regression-dark.svg"}
+    assert b"<svg" in light and light != dark
+    assert b"#1f2328" in light and b"#e6edf3" in dark  # the ink of each palette
+    assert b"#e6edf3" not in light
