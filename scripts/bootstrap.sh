@@ -7,18 +7,29 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv
 STAMP=$VENV/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+# The pins and the project's own metadata (its MkDocs plugin entry point).
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+
+# Interpreters to try, best first: $PYTHON, then what is on PATH, then every
+# version pyenv has installed even where it is not the default (pyenv's shims
+# for a version that is not selected fail when run, and are skipped).
+candidates() {
+  printf '%s\n' "${PYTHON:-}" python3.12 python3.13 python3
+  local root
+  root=$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")
+  ls -d "$root"/versions/3.*/bin/python3 2>/dev/null | sort -V
+}
 
 find_python() {
   local candidate
-  for candidate in "${PYTHON:-}" python3.13 python3.12 python3; do
+  while read -r candidate; do
     [ -n "$candidate" ] || continue
     if command -v "$candidate" >/dev/null 2>&1 &&
       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
       echo "$candidate"
       return 0
     fi
-  done
+  done < <(candidates)
   return 1
 }
 
@@ -54,4 +65,6 @@ fi
 echo "Installing the pinned requirements into $VENV" >&2
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# The build machinery as an editable package: MkDocs loads its plugin by name.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
 echo "$want" >"$STAMP"

@@ -1,8 +1,9 @@
-"""Turn a chapter page into a self-contained Jupyter notebook.
+"""Turn a chapter page and its one run into an executed Jupyter notebook.
 
 The notebook is made from the page itself: its prose becomes Markdown cells
-and its Python blocks, includes expanded, become code cells. The two cannot
-drift, and since pages never import `snippets`, neither does the notebook.
+and its Python blocks, includes expanded, become code cells that carry the
+outputs of the build's run. The two cannot drift, and since pages never
+import `snippets`, neither does the notebook.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import re
 
 import nbformat
-from mkdocs.utils.meta import get_data
 
-from sitebuild.pages import Fence, split_segments
-from sitebuild.prose import FIGURE_REF, figure_alts, fill_placeholders
+from sitebuild.page import FIGURE_REF, Page
+from sitebuild.render import fill_placeholders
 from sitebuild.results import expand
-from sitebuild.runner import PageRun
+from sitebuild.runner import BlockRun, PageRun
 
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 PAGE_LINK = re.compile(r"\[([^\]]+)\]\((?!https?:)[^)]*\)")
@@ -23,25 +23,24 @@ ADMONITION = re.compile(r'^(\s*)(?:!!!|\?\?\?\+?)\s*(\w+)(?:\s+"([^"]*)")?\s*$')
 
 INTRO = (
     '*This notebook is generated from the chapter "{title}" of the site, cell for '
-    "cell; every cell ran when the site was built. It needs only `jax`, `numpy` "
-    "and `matplotlib`: run it top to bottom.*"
+    "cell; every cell ran when the site was built, and the outputs are that run's. "
+    "It needs {packages}: run it top to bottom.*"
 )
 
 
-def _prose_to_markdown(lines: list[str], values: dict[str, str]) -> str:
+def _prose_to_markdown(lines: list[str], values: dict[str, str], page: str) -> str:
     # Tables from results/ stay; their figures live on the site only.
-    text = HTML_COMMENT.sub("", expand("\n".join(lines), "notebook", figures=False))
+    text = HTML_COMMENT.sub("", expand("\n".join(lines), page, figures=False))
     out = []
     in_admonition = None
     for line in text.splitlines():
         if FIGURE_REF.search(line):
-            continue  # the code cell above draws the figure inline
+            continue  # the code cell above shows the figure as its output
         match = ADMONITION.match(line)
         if match:
             kind, title = match.group(2), match.group(3)
             in_admonition = match.group(1) + "    "
-            out.append(f"> **{title or kind.capitalize()}**")
-            out.append(">")
+            out += [f"> **{title or kind.capitalize()}**", ">"]
             continue
         if in_admonition is not None:
             if line.startswith(in_admonition) or not line.strip():
@@ -53,33 +52,32 @@ def _prose_to_markdown(lines: list[str], values: dict[str, str]) -> str:
     return markdown.strip()
 
 
-def _code_cell(code: str, figures: list[str], alts: dict[str, str]):
-    cell = nbformat.v4.new_code_cell(code.rstrip("\n"))
-    if figures:  # read by sitebuild/templates/notebook.html.j2
-        cell.metadata["alt"] = "; ".join(alts[name] for name in figures)
+def _code_cell(block: BlockRun, count: int, alts: dict[str, str]):
+    cell = nbformat.v4.new_code_cell(block.fence.code.rstrip("\n"), execution_count=count)
+    cell.outputs = [nbformat.from_dict(output) for output in block.outputs]
+    if block.figures:  # read by sitebuild/templates/notebook.html.j2
+        cell.metadata["alt"] = "; ".join(alts[name] for name in block.figures)
     return cell
 
 
-def build_notebook(text: str, fences: list[Fence], run: PageRun):
-    """The notebook of a page, from the page's text, its fences and a run of them."""
-    body, _meta = get_data(text)
-    offset = text.count("\n") - body.count("\n")  # front matter shifts line numbers
-    by_line = {block.fence.lineno - offset: block for block in run.blocks}
-    shown_only = {fence.lineno - offset: fence for fence in fences if not fence.runs}
-    alts = figure_alts(text)
-    cells = []
-    for segment in split_segments(body):
+def build_notebook(page: Page, run: PageRun, packages: str):
+    """The executed notebook of `page`, from its segments and its run."""
+    by_line = {block.fence.lineno: block for block in run.blocks}
+    cells, count = [], 0
+    for segment in page.segments:
         block = by_line.get(segment.lineno) if segment.kind == "fence" else None
         if block is not None:
-            cells.append(_code_cell(block.fence.code, block.figures, alts))
+            count += 1
+            cells.append(_code_cell(block, count, page.figure_alts))
             continue
-        source = _prose_to_markdown(segment.lines, run.values)
-        if segment.lineno in shown_only:  # never run: a Markdown code block, includes expanded
-            fence = shown_only[segment.lineno]
+        if segment.fence is not None:  # never run: a Markdown code block, includes expanded
+            fence = segment.fence
             source = f"```{fence.language}\n{fence.code.rstrip()}\n```"
+        else:
+            source = _prose_to_markdown(segment.lines, run.values, page.name)
         if source:
             cells.append(nbformat.v4.new_markdown_cell(source))
-    _add_intro(cells)
+    _add_intro(cells, INTRO.format(title=page.title, packages=packages))
     for number, cell in enumerate(cells):
         cell["id"] = f"cell-{number}"  # stable ids: two builds write equal files
     notebook = nbformat.v4.new_notebook(cells=cells)
@@ -91,15 +89,15 @@ def build_notebook(text: str, fences: list[Fence], run: PageRun):
     return notebook
 
 
-def _add_intro(cells) -> None:
+def _add_intro(cells, intro: str) -> None:
     """Put a note under the title saying where the notebook comes from."""
     first = cells[0]["source"] if cells else ""
     heading = re.match(r"#\s+(.+)(?:\n|$)", first)
     if not heading:
-        cells.insert(0, nbformat.v4.new_markdown_cell(INTRO.format(title="this chapter")))
+        cells.insert(0, nbformat.v4.new_markdown_cell(intro))
         return
     rest = first[heading.end() :].strip()
     cells[0] = nbformat.v4.new_markdown_cell(heading.group(0).strip())
-    cells.insert(1, nbformat.v4.new_markdown_cell(INTRO.format(title=heading.group(1).strip())))
+    cells.insert(1, nbformat.v4.new_markdown_cell(intro))
     if rest:
         cells.insert(2, nbformat.v4.new_markdown_cell(rest))

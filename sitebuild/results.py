@@ -13,12 +13,11 @@ Nothing here is typed by hand: every figure and number comes from the files.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 
-from sitebuild.pages import ROOT, PageError
-from sitebuild.prose import figure_pair
+from sitebuild.page import ROOT, PageError
+from sitebuild.palette import figure_pair
 
 RESULTS = ROOT / "results"
 MARKER = re.compile(r"^<!-- results: ([a-z-]+) -->$")
@@ -255,7 +254,7 @@ def regression_figure():
     """Time per descent step of each variant, on each machine, at its largest n."""
     import matplotlib.pyplot as plt
 
-    from sitebuild import _driver
+    from sitebuild.palette import SERIES
 
     results = [load(name) for name in BENCH_FILES]
     fig, axes = plt.subplots(1, len(results), figsize=(10, 4.2), sharey=True, num="results")
@@ -263,9 +262,7 @@ def regression_figure():
         suite = _largest(result)
         names = [v for v in suite["rows"] if v != "closed form (normal equations)"]
         per_step = [suite["rows"][v]["median_s"] / 1000 for v in names]
-        colours = [
-            _driver.SERIES[2] if "floor" in v or "five" in v else _driver.SERIES[0] for v in names
-        ]
+        colours = [SERIES[2] if "floor" in v or "five" in v else SERIES[0] for v in names]
         ax.barh(range(len(names)), per_step, color=colours)
         ax.set_xscale("log")
         ax.set_yticks(range(len(names)), names)
@@ -291,23 +288,14 @@ FIGURES = {
 def figure_files(marker: str) -> dict[str, bytes]:
     """The figure of `marker` as SVG files, name-light.svg and name-dark.svg,
     drawn once and recoloured for the dark scheme as page figures are."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sitebuild import _driver
+    from sitebuild.palette import svg_pair, use_light_palette
 
-    _driver.use_light_palette()
+    use_light_palette()
     name, _alt, draw = FIGURES[marker]
     fig = draw()
-    files = {}
-    for palette in _driver.PALETTES:
-        if palette == "dark":
-            _driver.to_dark(fig)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-        files[f"{name}-{palette}.svg"] = buffer.getvalue()
+    files = {f"{name}-{palette}.svg": svg for palette, svg in svg_pair(fig).items()}
     plt.close(fig)
     return files
 

@@ -1,4 +1,4 @@
-"""Run a page's Python blocks in order in one fresh interpreter."""
+"""Run a page's Python blocks in order in one fresh interpreter, once."""
 
 from __future__ import annotations
 
@@ -10,79 +10,70 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sitebuild.pages import Fence, PageError
+from sitebuild.cache import RunCache
+from sitebuild.page import Fence, Page, PageError
 
 DRIVER = Path(__file__).with_name("_driver.py")
-TIMEOUT_S = 600
+TIMEOUT_S = 900
 
 
 @dataclass
-class BlockResult:
+class BlockRun:
     fence: Fence
-    output: str
-    figures: list[str]
-    seconds: float  # wall time of the block, figures included
+    output: str  # stdout and stderr in order: what the page shows under the block
+    stdout: str  # what a second run must print again, character for character
+    figures: list[str]  # "name.svg" / "name.gif", saved in both palettes
+    outputs: list[dict]  # the notebook cell's outputs (nbformat dicts)
+    seconds: float
 
 
 @dataclass
 class PageRun:
     page: str
-    blocks: list[BlockResult]
-    values: dict[str, str] = field(default_factory=dict)
+    blocks: list[BlockRun]
+    values: dict[str, str] = field(default_factory=dict)  # {{ expression }} -> text
+    exports: dict = field(default_factory=dict)  # the page's final variables, as JSON data
     figure_dir: Path | None = None
+    executions: int = 1  # 0 when the run came from the local cache
 
     @property
-    def executed(self) -> int:
-        return len(self.blocks)
+    def seconds(self) -> float:
+        return sum(block.seconds for block in self.blocks)
 
 
 def share_compilation_cache(folder: Path) -> None:
     """Let every interpreter started from now on reuse JAX's compiled code.
 
-    A page's code runs here, then again as a notebook, in fresh processes
-    that would compile the same small functions again; JAX's persistent
-    cache (by default only for slow compiles) makes the second run cheap.
-    The folder lives as long as one build or test session: nothing is reused
-    across versions of the code.
+    The build runs each page once; the tests then run it again with
+    pytest-codeblocks and as a notebook, in fresh processes that would
+    compile the same small functions again. JAX's persistent cache (by
+    default only for slow compiles) makes those runs cheaper. The folder
+    lives as long as one build or test session.
     """
     os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 
-def _driver_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["MPLBACKEND"] = "Agg"
-    return env
+def _request(page: Page, figure_dir: Path, notebook: bool) -> dict:
+    return {
+        "figure_dir": str(figure_dir),
+        "expressions": list(page.placeholders),
+        "notebook": notebook,
+        "blocks": [{"page": f.page, "lineno": f.lineno, "code": f.code} for f in page.runnable],
+    }
 
 
-def run_page(
-    fences: list[Fence],
-    *,
-    page: str,
-    expressions: tuple[str, ...] = (),
-    figure_dir: Path | None = None,
-) -> PageRun:
-    """Run `fences` (already filtered to those that run) in one subprocess.
-
-    Raises PageError naming the page, the block's line and its output if a
-    block raises, or an expression the prose quotes cannot be evaluated.
-    """
+def _drive(request: dict, page: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="page-run-") as work:
         work = Path(work)
-        folder = figure_dir or work
-        request = {
-            "figure_dir": str(folder),
-            "expressions": list(expressions),
-            "blocks": [{"page": f.page, "lineno": f.lineno, "code": f.code} for f in fences],
-        }
         (work / "request.json").write_text(json.dumps(request), encoding="utf-8")
         command = [sys.executable, "-I", str(DRIVER), "request.json", "response.json"]
         try:
             done = subprocess.run(
                 command,
                 cwd=work,
-                env=_driver_env(),
+                env=dict(os.environ, MPLBACKEND="Agg"),
                 capture_output=True,
                 text=True,
                 timeout=TIMEOUT_S,
@@ -95,16 +86,37 @@ def run_page(
                 f"{page}: the interpreter running its blocks died "
                 f"(exit {done.returncode}):\n{done.stdout}{done.stderr}"
             )
-        response = json.loads(response_file.read_text(encoding="utf-8"))
-    results = [
-        BlockResult(fence, block["output"], block["figures"], block["seconds"])
-        for fence, block in zip(fences, response["blocks"], strict=False)  # stops at an error
+        return json.loads(response_file.read_text(encoding="utf-8"))
+
+
+def run_page(
+    page: Page, figure_dir: Path, *, notebook: bool = False, cache: RunCache | None = None
+) -> PageRun:
+    """Run the page's runnable fences, or take the run from `cache` if it holds it.
+
+    Raises PageError naming the page, the block's line and its output if a
+    block raises, or an expression the prose quotes cannot be evaluated.
+    """
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    request = _request(page, figure_dir, notebook)
+    key = cache.key(page, request) if cache else None
+    response = cache.load(page.stem, key, figure_dir) if cache else None
+    executions = 0 if response is not None else 1
+    if response is None:
+        response = _drive(request, page.name)
+    blocks = [
+        BlockRun(fence, b["output"], b["stdout"], b["figures"], b["outputs"], b["seconds"])
+        for fence, b in zip(page.runnable, response["blocks"], strict=False)  # stops at an error
     ]
-    _raise_on_error(page, response, results)
-    return PageRun(page, results, response["values"], figure_dir)
+    _raise_on_error(page.name, response, blocks)
+    if cache and executions:
+        cache.store(page.stem, key, response, figure_dir)
+    run = PageRun(page.name, blocks, response["values"], response["exports"], figure_dir)
+    run.executions = executions
+    return run
 
 
-def _raise_on_error(page: str, response: dict, results: list[BlockResult]) -> None:
+def _raise_on_error(page: str, response: dict, blocks: list[BlockRun]) -> None:
     error = response["error"]
     if error is None:
         return
@@ -113,7 +125,7 @@ def _raise_on_error(page: str, response: dict, results: list[BlockResult]) -> No
             f"{page}: the prose quotes {{{{ {error['expression']} }}}}, which the "
             f"page's code cannot evaluate:\n{error['traceback']}"
         )
-    output = results[-1].output if results else ""
+    output = blocks[-1].output if blocks else ""
     raise PageError(
         f"{page}:{error['lineno']}: the code block starting at line {error['lineno']} "
         f"raised.\n--- its output ---\n{output}--- traceback ---\n{error['traceback']}"

@@ -49,7 +49,7 @@ def summary(junit_text: str, log_text: str, command: str) -> dict:
     import jaxlib
     import numpy as np
 
-    from snippets.bench import machine
+    from sitebuild.machine import machine
 
     host = machine()
     device = jax.devices()[0]

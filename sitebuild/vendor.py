@@ -9,7 +9,7 @@ from __future__ import annotations
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
-from sitebuild.pages import ROOT
+from sitebuild.page import ROOT
 
 NODE_MODULES = ROOT / "node_modules"
 # package -> the files of it the browser may fetch (glob patterns)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import statistics
 import sys
@@ -23,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from sitebuild.machine import machine
 
 from snippets.regression import (
     closed_form,
@@ -272,24 +273,6 @@ def regression_suite(n, repeats, progress):
         "bandwidth": bandwidth,
         "compiled_bytes_per_sample": compiled_bytes,
         "max_difference_from_scan": agree,
-    }
-
-
-def machine():
-    model = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            model = next(
-                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    device = jax.devices()[0]
-    return {
-        "cpu": model,
-        "cpu_count": os.cpu_count(),
-        "platform": device.platform,
-        "device_kind": device.device_kind,
     }
 
 

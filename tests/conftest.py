@@ -1,17 +1,14 @@
-"""Shared set-up: strict JAX, fixed PRNG keys, and one run per page."""
+"""Strict JAX, fixed PRNG keys, and the session's one build of the site."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 GPU_MODE = os.environ.get("GPU_TESTS") == "1"
 if GPU_MODE:
     # GPU reductions may add in a different order from run to run; pages must
-    # print the same digits in every build, so ask XLA for fixed orders. Set
+    # print the same digits in every run, so ask XLA for fixed orders. Set
     # before jax starts, for this process and every interpreter it launches.
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true"
@@ -20,8 +17,9 @@ if GPU_MODE:
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-from sitebuild.pages import ROOT, read_fences, runnable  # noqa: E402
-from sitebuild.runner import PageRun, run_page, share_compilation_cache  # noqa: E402
+from sitebuild import record  # noqa: E402
+from sitebuild.runner import share_compilation_cache  # noqa: E402
+from tests.helpers import EXECUTIONS, SiteBuild, build  # noqa: E402
 
 # Implicit rank promotion hides shape bugs: make it an error in tests.
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -29,12 +27,8 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # precision, here and in every interpreter the tests start.
 os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
 jax.config.update("jax_default_matmul_precision", "highest")
-
-DOCS = ROOT / "docs"
-TEST_REPOSITORY = "example-owner/learn-jax"
-PAGES = sorted(DOCS.rglob("*.md"))
-_executed: dict[str, int] = {}
-_build_seconds: list[float] = []
+STARTED = time.monotonic()
+_builds: list[SiteBuild] = []
 
 
 def pytest_configure(config):
@@ -64,51 +58,35 @@ def key():
 
 
 @pytest.fixture(scope="session")
-def page_run(tmp_path_factory):
-    """Run a page's blocks once per session, in a fresh interpreter; cached."""
-    share_compilation_cache(tmp_path_factory.mktemp("jax-cache"))
-    cache: dict[Path, PageRun] = {}
-
-    def run(page: Path) -> PageRun:
-        if page not in cache:
-            fences = runnable(read_fences(page))
-            name = page.relative_to(ROOT).as_posix()
-            cache[page] = run_page(fences, page=name)
-            _executed[name] = cache[page].executed
-        return cache[page]
-
-    return run
-
-
-def build(site_dir, *extra):
-    # A repository name, as GitHub Actions sets it, turns the Colab links on.
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", GITHUB_REPOSITORY=TEST_REPOSITORY)
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "sitebuild.build", "--site-dir", str(site_dir), *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    return done, time.monotonic() - started
+def site_build(tmp_path_factory) -> SiteBuild:
+    """One strict build of the whole site; its page runs are recorded for the tests."""
+    share_compilation_cache(tmp_path_factory.mktemp("jax-cache"))  # reused by later runs
+    site_dir, record_dir = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("record")
+    done, seconds = build(site_dir, "--record", str(record_dir))
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log
+    records = record.load(record_dir)
+    for stem, page in records.items():
+        EXECUTIONS[stem] += page.executions
+    _builds.append(SiteBuild(site_dir, log, seconds, records, record_dir))
+    return _builds[0]
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    site_dir = tmp_path_factory.mktemp("site")
-    done, seconds = build(site_dir)
-    log = done.stdout + done.stderr
-    assert done.returncode == 0, log
-    _build_seconds.append(seconds)
-    return site_dir, log
+def site(site_build):
+    """(site folder, build log)."""
+    return site_build.site_dir, site_build.log
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _executed:
-        total = sum(_executed.values())
-        detail = ", ".join(f"{page}: {count}" for page, count in sorted(_executed.items()))
-        terminalreporter.write_line(f"page code blocks executed: {total} ({detail})")
-    if _build_seconds:
-        terminalreporter.write_line(f"strict site build: {_build_seconds[0]:.1f} s")
+    write = terminalreporter.write_line
+    if _builds:
+        built = _builds[0]
+        blocks = {r.page: r.executed_blocks for r in built.records.values()}
+        detail = ", ".join(f"{page}: {count}" for page, count in sorted(blocks.items()))
+        write(f"page code blocks executed: {sum(blocks.values())} ({detail})")
+        write(f"strict site build: {built.seconds:.1f} s")
+    if EXECUTIONS:
+        counts = ", ".join(f"{stem} {n}" for stem, n in sorted(EXECUTIONS.items()))
+        write(f"chapter code executions: at most {max(EXECUTIONS.values())} ({counts})")
+    write(f"pytest phase: {time.monotonic() - STARTED:.0f} s")

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from sitebuild.pages import ROOT
+from sitebuild.page import ROOT
 
 ROW_KEYS = {"first_call_s", "median_s", "repeats", "extrapolated_by"}
 

@@ -236,11 +236,9 @@ def test_apply_updates_walks_any_pytree():
     np.testing.assert_array_equal(result["b"][1], jnp.full(3, 3.0))
 
 
-def steps_table(page_run):
+def steps_table(site_build):
     """The page's printed table: problem -> optimizer -> steps (None for never)."""
-    from sitebuild.pages import ROOT
-
-    printed = "".join(b.output for b in page_run(ROOT / "docs" / "optimizers.md").blocks)
+    printed = site_build.records["optimizers"].output
     lines = printed[printed.index("steps until the loss") :].splitlines()
     names = lines[1].split()
     table = {}
@@ -252,8 +250,8 @@ def steps_table(page_run):
     return table, printed
 
 
-def test_the_claims_the_optimizers_page_makes(page_run):
-    table, printed = steps_table(page_run)
+def test_the_claims_the_optimizers_page_makes(site_build):
+    table, printed = steps_table(site_build)
     houses = table["houses, x in m²"]
     assert houses["Adam"] is not None  # "only Adam reaches the tolerance"
     assert all(houses[n] is None for n in houses if n != "Adam")

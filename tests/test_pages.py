@@ -1,17 +1,20 @@
-"""Every page's code, run as a reader runs it: in order, in a fresh interpreter."""
+"""Every page's code: run once by the build, in order, then again by pytest-codeblocks."""
 
 from __future__ import annotations
 
-import logging
+import os
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sitebuild.pages import ROOT, read_fences, runnable, snippet_expander
-from tests.conftest import PAGES
+from sitebuild.page import PYTHON
+from tests.helpers import EXECUTIONS, PAGES, parse
 
 PYTHON_FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*(python|py|python3)\b", re.IGNORECASE)
+STEMS = [page.stem for page in PAGES]
 
 
 def python_fence_lines(text: str) -> list[int]:
@@ -20,48 +23,85 @@ def python_fence_lines(text: str) -> list[int]:
 
 
 def test_there_are_pages():
-    assert {p.name for p in PAGES} >= {"index.md", "derivatives.md"}
+    assert {"index", "derivatives"} <= set(STEMS)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_page_blocks_run_in_order(page, page_run):
-    """Every Python fence runs; the count run equals the count on the page."""
-    run = page_run(page)
-    ran = [block.fence.lineno for block in run.blocks]
-    skipped = [f.lineno for f in read_fences(page) if f.language == "python" and not f.runs]
-    on_page = python_fence_lines(page.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("page", PAGES, ids=STEMS)
+def test_the_build_ran_every_python_block_in_order_once(page, site_build):
+    parsed = parse(page)
+    skipped = [f.lineno for f in parsed.fences if f.language in PYTHON and not f.runs]
+    run = site_build.records.get(page.stem)
+    ran = [block["lineno"] for block in run.blocks] if run else []
     assert ran == sorted(ran), "blocks must run in page order"
-    assert sorted(ran + skipped) == on_page
+    assert sorted(ran + skipped) == python_fence_lines(page.read_text(encoding="utf-8"))
+    if ran:
+        assert run.executions == 1
+        assert f"{run.page}: code executed 1 time(s) in this build" in site_build.log
 
 
-def test_derivatives_page_has_enough_blocks(page_run):
-    run = page_run(ROOT / "docs" / "derivatives.md")
-    assert run.executed >= 8
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize("page", PAGES, ids=STEMS)
 def test_pages_never_import_snippets(page):
-    for fence in read_fences(page):
+    for fence in parse(page).fences:
         assert not re.search(r"^\s*(from|import)\s+snippets\b", fence.code, re.M), fence.where
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize("page", PAGES, ids=STEMS)
 def test_every_program_fence_runs_or_says_why_not(page):
     """`runnable` raises on an unmarked shell fence; every skip carries a reason."""
-    fences = read_fences(page)
-    runnable(fences)  # raises PageError naming the fence (proven in test_failures.py)
-    for fence in fences:
+    parsed = parse(page)
+    assert parsed.runnable == [f for f in parsed.fences if f.runs]
+    for fence in parsed.fences:
         if fence.skip_reason is not None:
             assert len(fence.skip_reason) > 10, f"{fence.where}: give a real reason"
 
 
-def test_pages_read_in_parallel_threads_as_they_read_alone(caplog):
-    """The build prepares pages in threads: includes must expand the same
-    there, and loading MkDocs' config at once from several threads must not
-    register a plugin twice (a warning that fails the strict build)."""
-    alone = {page: read_fences(page) for page in PAGES}
-    snippet_expander.cache_clear()  # every thread races to load the config
-    with caplog.at_level(logging.WARNING), ThreadPoolExecutor(8) as pool:
-        together = list(pool.map(read_fences, PAGES * 4))
-    assert together == [alone[page] for page in PAGES * 4]
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+def _codeblocks(markdown, workdir):
+    """pytest-codeblocks on one page, in its own interpreter, far from the project."""
+    workdir.mkdir()
+    (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # not ours: no -W error
+    command = [sys.executable, "-m", "pytest", "--codeblocks", "-p", "no:cacheprovider", "-q"]
+    return subprocess.run(
+        [*command, str(markdown)],
+        cwd=workdir,
+        env=dict(os.environ, MPLBACKEND="Agg"),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+
+
+@pytest.fixture(scope="session")
+def codeblocks_runs(site_build, tmp_path_factory):
+    """Each recorded page run again by pytest-codeblocks, two pages at a time."""
+    folder = site_build.record_dir / "codeblocks"
+    work = tmp_path_factory.mktemp("codeblocks")
+    stems = sorted(site_build.records, key=lambda s: -site_build.records[s].seconds)
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        done = pool.map(lambda s: _codeblocks(folder / f"{s}.md", work / s), stems)
+        runs = dict(zip(stems, done, strict=True))
+    for stem in runs:
+        EXECUTIONS[stem] += 1
+    return runs
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_pytest_codeblocks_runs_the_page_again_and_it_prints_the_same(stem, codeblocks_runs):
+    """The expanded page runs outside the build and prints exactly what the build printed."""
+    done = codeblocks_runs[stem]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^1 passed", done.stdout, re.M), done.stdout
+
+
+def test_a_page_that_prints_differently_fails_its_second_run(tmp_path):
+    """Guards the guard: the chained program's output really is compared."""
+    from sitebuild import record
+    from sitebuild.runner import BlockRun, PageRun
+
+    page = tmp_path / "drift.md"
+    page.write_text("```python\nimport random\nprint(random.random())\n```\n", encoding="utf-8")
+    parsed = parse(page)
+    run = PageRun(parsed.name, [BlockRun(parsed.runnable[0], "0.5\n", "0.5\n", [], [], 0.0)])
+    markdown = tmp_path / "codeblocks.md"
+    markdown.write_text(record.codeblocks_markdown(parsed, run), encoding="utf-8")
+    done = _codeblocks(markdown, tmp_path / "work")
+    assert done.returncode == 1 and "Expected output" in done.stdout, done.stdout

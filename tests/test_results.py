@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sitebuild import results, tested_on
-from sitebuild.pages import PageError
+from sitebuild.page import PageError
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">
 <testsuite name="pytest" errors="1" failures="2" skipped="3" tests="40"

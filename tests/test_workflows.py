@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sitebuild.check_links import broken_links
-from sitebuild.pages import ROOT
+from sitebuild.page import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 RELEASED = re.compile(r"^[\w.-]+/[\w.-]+@v\d+\.\d+\.\d+$")  # owner/action@vX.Y.Z

@@ -1,0 +1,52 @@
+"""The packages a page's code imports, read from the code, with the build's versions."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from functools import cache
+from importlib import metadata
+
+from sitebuild.page import Page, PageError
+
+
+@cache
+def _distributions() -> dict[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+def imported_modules(code: str) -> set[str]:
+    """Top-level names of every absolute import in `code`."""
+    found = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def page_packages(page: Page) -> dict[str, str]:
+    """Distribution name -> installed version, for what the page's code imports.
+
+    The standard library is left out; a module no installed distribution
+    provides is an error, since a reader could not install it either.
+    """
+    modules = (
+        set().union(*(imported_modules(f.code) for f in page.runnable)) if page.runnable else set()
+    )
+    packages = {}
+    for module in sorted(modules - set(sys.stdlib_module_names)):
+        names = _distributions().get(module)
+        if not names:
+            raise PageError(f"{page.name}: imports {module!r}, which no installed package provides")
+        packages[names[0]] = metadata.version(names[0])
+    return dict(sorted(packages.items(), key=lambda item: item[0].lower()))
+
+
+def package_phrase(page: Page) -> str:
+    """ "`jax`, `matplotlib` and `numpy`": the packages, as a sentence lists them."""
+    names = [f"`{name}`" for name in page_packages(page)]
+    if not names:
+        return "nothing beyond Python"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
