@@ -26,17 +26,20 @@ def imported_modules(code: str) -> set[str]:
     return found
 
 
+def page_modules(page: Page) -> set[str]:
+    """Top-level modules the page's code imports, the standard library left out."""
+    found = set().union(*(imported_modules(f.code) for f in page.runnable))
+    return found - set(sys.stdlib_module_names)
+
+
 def page_packages(page: Page) -> dict[str, str]:
     """Distribution name -> installed version, for what the page's code imports.
 
-    The standard library is left out; a module no installed distribution
-    provides is an error, since a reader could not install it either.
+    A module no installed distribution provides is an error, since a reader
+    could not install it either.
     """
-    modules = (
-        set().union(*(imported_modules(f.code) for f in page.runnable)) if page.runnable else set()
-    )
     packages = {}
-    for module in sorted(modules - set(sys.stdlib_module_names)):
+    for module in sorted(page_modules(page)):
         names = _distributions().get(module)
         if not names:
             raise PageError(f"{page.name}: imports {module!r}, which no installed package provides")
@@ -45,8 +48,8 @@ def page_packages(page: Page) -> dict[str, str]:
 
 
 def package_phrase(page: Page) -> str:
-    """ "`jax`, `matplotlib` and `numpy`": the packages, as a sentence lists them."""
-    names = [f"`{name}`" for name in page_packages(page)]
+    """ "`jax` 0.12.0.1, `matplotlib` 3.11.2 and `numpy` 2.5.5": as a sentence lists them."""
+    names = [f"`{name}` {version}" for name, version in page_packages(page).items()]
     if not names:
         return "nothing beyond Python"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -12,10 +12,12 @@ import re
 
 import nbformat
 
+from sitebuild.imports import package_phrase, page_modules, page_packages
 from sitebuild.page import FIGURE_REF, Page
 from sitebuild.render import fill_placeholders
 from sitebuild.results import expand
 from sitebuild.runner import BlockRun, PageRun
+from sitebuild.version_check import version_check_cell
 
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 PAGE_LINK = re.compile(r"\[([^\]]+)\]\((?!https?:)[^)]*\)")
@@ -23,8 +25,10 @@ ADMONITION = re.compile(r'^(\s*)(?:!!!|\?\?\?\+?)\s*(\w+)(?:\s+"([^"]*)")?\s*$')
 
 INTRO = (
     '*This notebook is generated from the chapter "{title}" of the site, cell for '
-    "cell; every cell ran when the site was built, and the outputs are that run's. "
-    "It needs {packages}: run it top to bottom.*"
+    "cell. It needs {packages}, the versions the site was built with; the first "
+    "code cell checks yours and installs those where they differ. Every cell after "
+    "it ran when the site was built, and the outputs are that run's: run it top to "
+    "bottom.*"
 )
 
 
@@ -60,7 +64,7 @@ def _code_cell(block: BlockRun, count: int, alts: dict[str, str]):
     return cell
 
 
-def build_notebook(page: Page, run: PageRun, packages: str):
+def build_notebook(page: Page, run: PageRun):
     """The executed notebook of `page`, from its segments and its run."""
     by_line = {block.fence.lineno: block for block in run.blocks}
     cells, count = [], 0
@@ -77,7 +81,9 @@ def build_notebook(page: Page, run: PageRun, packages: str):
             source = _prose_to_markdown(segment.lines, run.values, page.name)
         if source:
             cells.append(nbformat.v4.new_markdown_cell(source))
-    _add_intro(cells, INTRO.format(title=page.title, packages=packages))
+    intro = INTRO.format(title=page.title, packages=package_phrase(page))
+    check = version_check_cell(page_packages(page), sorted(page_modules(page)))
+    _add_intro(cells, intro, check)
     for number, cell in enumerate(cells):
         cell["id"] = f"cell-{number}"  # stable ids: two builds write equal files
     notebook = nbformat.v4.new_notebook(cells=cells)
@@ -89,15 +95,13 @@ def build_notebook(page: Page, run: PageRun, packages: str):
     return notebook
 
 
-def _add_intro(cells, intro: str) -> None:
-    """Put a note under the title saying where the notebook comes from."""
+def _add_intro(cells, intro: str, check) -> None:
+    """Under the title: a note saying where the notebook comes from, then the check."""
     first = cells[0]["source"] if cells else ""
     heading = re.match(r"#\s+(.+)(?:\n|$)", first)
-    if not heading:
-        cells.insert(0, nbformat.v4.new_markdown_cell(intro))
-        return
-    rest = first[heading.end() :].strip()
-    cells[0] = nbformat.v4.new_markdown_cell(heading.group(0).strip())
-    cells.insert(1, nbformat.v4.new_markdown_cell(intro))
+    head = [nbformat.v4.new_markdown_cell(heading.group(0).strip())] if heading else []
+    rest = first[heading.end() :].strip() if heading else ""
+    opening = [*head, nbformat.v4.new_markdown_cell(intro), check]
     if rest:
-        cells.insert(2, nbformat.v4.new_markdown_cell(rest))
+        opening.append(nbformat.v4.new_markdown_cell(rest))
+    cells[: 1 if heading else 0] = opening

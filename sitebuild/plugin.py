@@ -114,7 +114,7 @@ class SitePlugin(BasePlugin):
             files.append(File.generated(config, f"figures/{file_name}", content=content))
 
     def _register_notebook(self, page: Page, files: Files, config) -> None:
-        notebook = build_notebook(page, self.runs[page.src_uri], package_phrase(page))
+        notebook = build_notebook(page, self.runs[page.src_uri])
         path = self.workdir / "notebooks" / f"{page.stem}.ipynb"
         path.parent.mkdir(exist_ok=True)
         nbformat.write(notebook, path)

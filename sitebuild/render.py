@@ -33,7 +33,8 @@ def notebook_box(stem: str, repository: str | None, packages: str) -> list[str]:
         '!!! tip "Run this chapter yourself"',
         f"    Every block below ran when this site was built. See them all with their "
         f"outputs as [a notebook](notebooks/{stem}.ipynb), "
-        f"[download the notebook](downloads/{stem}.ipynb){colab} (it needs {packages}).",
+        f"[download the notebook](downloads/{stem}.ipynb){colab}. It needs {packages}, "
+        "the versions this page was built with.",
         "",
     ]
 

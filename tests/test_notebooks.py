@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 
 import nbformat
 import pytest
 
+from sitebuild.version_check import TAG
 from tests.helpers import EXECUTIONS, NOTEBOOK_CHAPTERS, TEST_REPOSITORY
 
 COLAB = re.compile(
@@ -38,11 +41,17 @@ def test_every_notebook_chapter_has_a_download(site_build):
     assert downloads == set(NOTEBOOK_CHAPTERS)
 
 
+def code_cells(notebook):
+    """The cells the build ran: every code cell but the version check."""
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert cells[0].metadata["tags"] == [TAG]
+    return cells[1:]
+
+
 def stdout_of(notebook) -> list[str]:
     return [
         ANSI.sub("", "".join(o.text for o in c.outputs if o.get("name") == "stdout"))
-        for c in notebook.cells
-        if c.cell_type == "code"
+        for c in code_cells(notebook)
     ]
 
 
@@ -94,3 +103,71 @@ def test_open_in_colab_points_at_a_published_notebook(site_build, chapter):
     links = COLAB.findall(site_build.html(f"{chapter}/index.html"))
     assert links == [(TEST_REPOSITORY, f"downloads/{chapter}.ipynb")]
     assert (site_build.site_dir / links[0][1]).is_file()
+
+
+IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", re.M)
+
+
+def built_with(cell) -> dict[str, str]:
+    """The BUILT_WITH dictionary of a version-check cell, read as data."""
+    tree = ast.parse(cell.source)
+    assignment = next(
+        n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "BUILT_WITH"
+    )
+    return ast.literal_eval(assignment.value)
+
+
+@pytest.mark.parametrize("chapter", NOTEBOOK_CHAPTERS)
+def test_first_code_cell_pins_what_the_chapter_imports_at_the_build_versions(site_build, chapter):
+    notebook = nbformat.read(site_build.site_dir / "downloads" / f"{chapter}.ipynb", as_version=4)
+    check = next(c for c in notebook.cells if c.cell_type == "code")
+    imported = {m for c in code_cells(notebook) for m in IMPORT.findall(c.source)}
+    third_party = imported - set(sys.stdlib_module_names)
+    providers = metadata.packages_distributions()
+    expected = {providers[m][0]: metadata.version(providers[m][0]) for m in third_party}
+    assert built_with(check) == expected and expected
+    note = next(c.source for c in notebook.cells if "first code cell checks" in c.source)
+    assert set(re.findall(r"`([\w-]+)` ([\w.]+)", note)) == set(expected.items())
+    box = site_build.article(f"{chapter}/index.html")
+    listed = re.findall(r"<code>([\w-]+)</code> ([\w.]+)", box[: box.index("</div>")])
+    assert set(listed) == set(expected.items())
+
+
+class FakeShell:
+    def __init__(self):
+        self.magics = []
+
+    def run_line_magic(self, name, line):
+        self.magics.append((name, line))
+
+
+@pytest.mark.parametrize("installed", ["other", "missing"])
+def test_the_version_check_installs_what_differs_and_says_to_restart(
+    site_build, monkeypatch, capsys, installed
+):
+    notebook = nbformat.read(site_build.site_dir / "downloads" / "optimizers.ipynb", as_version=4)
+    check = next(c for c in notebook.cells if c.cell_type == "code")
+    wanted = built_with(check)
+    first = sorted(wanted)[0]
+
+    def fake_version(name):
+        if name != first:
+            return wanted[name]
+        if installed == "missing":
+            raise metadata.PackageNotFoundError(name)
+        return "0.0.1"
+
+    monkeypatch.setattr(metadata, "version", fake_version)
+    shell = FakeShell()
+    exec(check.source, {"get_ipython": lambda: shell})  # jax and numpy are loaded here
+    assert shell.magics == [("pip", f"install -q {first}=={wanted[first]}")]
+    assert "Restart the kernel" in capsys.readouterr().out
+
+
+def test_the_version_check_does_nothing_where_versions_match(site_build, capsys):
+    notebook = nbformat.read(site_build.site_dir / "downloads" / "optimizers.ipynb", as_version=4)
+    check = next(c for c in notebook.cells if c.cell_type == "code")
+    shell = FakeShell()
+    exec(check.source, {"get_ipython": lambda: shell})
+    assert shell.magics == []
+    assert "is at the version it was built with" in capsys.readouterr().out
