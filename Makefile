@@ -10,7 +10,7 @@ env:
 # Rebuilds reuse page runs whose code is unchanged (sitebuild/cache.py); the
 # tests and `make site` never do.
 serve: env  ## serve the site at http://127.0.0.1:8000, rebuilding on changes
-	SITEBUILD_CACHE=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8000
+	SITEBUILD_CACHE=true $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8000
 
 test: env  ## lint, then every test: pages, numerics, strict site build
 	$(PY) -m ruff check .

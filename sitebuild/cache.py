@@ -6,7 +6,7 @@ its prose quotes, every snippet file it includes, the Python and package
 versions, the JAX platform settings and the driver itself. A prose-only
 edit then re-renders without running any code.
 
-Off unless SITEBUILD_CACHE is set ("1" for .cache/page-runs, or a folder):
+Off unless SITEBUILD_CACHE is set ("true" for .cache/page-runs, or a folder):
 CI and the tests always run every page cold, which is what proves the site.
 """
 

@@ -59,7 +59,7 @@ def _prose_to_markdown(lines: list[str], values: dict[str, str], page: str) -> s
 def _code_cell(block: BlockRun, count: int, alts: dict[str, str]):
     cell = nbformat.v4.new_code_cell(block.fence.code.rstrip("\n"), execution_count=count)
     cell.outputs = [nbformat.from_dict(output) for output in block.outputs]
-    if block.figures:  # read by sitebuild/templates/notebook.html.j2
+    if block.figures:  # read by sitebuild/notebook_html.py
         cell.metadata["alt"] = "; ".join(alts[name] for name in block.figures)
     return cell
 

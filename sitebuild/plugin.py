@@ -23,7 +23,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files
 
-from sitebuild import record, results
+from sitebuild import notebook_html, record, results
 from sitebuild.cache import RunCache
 from sitebuild.chapters import TABLE_MARKER, chapter_table, read_chapters, with_notebooks
 from sitebuild.imports import package_phrase
@@ -45,16 +45,18 @@ class SitePlugin(BasePlugin):
         except PageError as err:
             raise PluginError(str(err)) from err
         self.expand = snippet_expander(config.markdown_extensions, config.mdx_configs)
+        notebook_html.quiet_nbconvert()
         self.cache = RunCache.from_env()
         self.record = record.from_env()
         self.pages: dict[str, Page] = {}
         self.runs: dict[str, PageRun] = {}
+        self.notebooks: dict[str, nbformat.NotebookNode] = {}  # "notebooks/x.ipynb" -> it
         self.workdir: Path | None = None
         return config
 
     @event_priority(100)  # before mkdocs-jupyter claims the generated notebooks
     def on_files(self, files: Files, config) -> Files:
-        self.workdir = Path(tempfile.mkdtemp(prefix="site-build-"))
+        self.workdir = self._fresh_workdir()
         try:
             for file in files.documentation_pages():
                 if file.src_uri.endswith(".md"):
@@ -118,6 +120,7 @@ class SitePlugin(BasePlugin):
         path = self.workdir / "notebooks" / f"{page.stem}.ipynb"
         path.parent.mkdir(exist_ok=True)
         nbformat.write(notebook, path)
+        self.notebooks[f"notebooks/{page.stem}.ipynb"] = notebook
         # The executed page (mkdocs-jupyter renders it, outputs as stored) and a download.
         files.append(File.generated(config, f"notebooks/{page.stem}.ipynb", abs_src_path=str(path)))
         files.append(
@@ -139,10 +142,24 @@ class SitePlugin(BasePlugin):
         except PageError as err:
             raise PluginError(str(err)) from err
 
+    def on_page_content(self, html: str, page, config, files) -> str:
+        notebook = self.notebooks.get(page.file.src_uri)
+        return notebook_html.finish(html, notebook) if notebook is not None else html
+
+    def _fresh_workdir(self) -> Path:
+        """Where generated files live during a build. With the local cache on, a
+        fixed folder: mkdocs-jupyter's own cache keys on the notebook's path."""
+        if self.cache is None:
+            return Path(tempfile.mkdtemp(prefix="site-build-"))
+        folder = self.cache.folder.parent / "site-build"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return folder
+
     def on_post_build(self, config) -> None:
-        if self.workdir is not None:
+        if self.workdir is not None and self.cache is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
+        self.workdir = None
 
 
 def _check_figures(page: Page, run: PageRun) -> None:
