@@ -22,8 +22,8 @@ def predict(params, x):
     """x (n, sizes[0]) -> (n, sizes[-1]): tanh hidden layers, linear output."""
     *hidden, (W, b) = params["layers"]
     for W_hidden, b_hidden in hidden:
-        x = jnp.tanh(x @ W_hidden + b_hidden)
-    return x @ W + b
+        x = jnp.tanh(x @ W_hidden + b_hidden[None, :])  # b: one row for all n
+    return x @ W + b[None, :]
 
 
 def loss(params, x, y):
@@ -64,11 +64,16 @@ if __name__ == "__main__":
     for t in range(3):  # a key per step t, no key threaded through a loop
         step_key = jax.random.fold_in(root, t)
         print(f"step {t}:", jax.random.normal(step_key, (2,)))
-    assert jnp.all(
-        jax.random.normal(jax.random.fold_in(root, 1), (2,))
-        == jax.random.normal(jax.random.fold_in(root, 1), (2,))
-    )
     # --8<-- [end:split_and_fold_in]
+
+    # --8<-- [start:split_is_fold_in]
+    split = jax.random.key_data(jax.random.split(root, 3))  # (3, 2) words
+    folded = jnp.stack([jax.random.fold_in(root, i) for i in range(3)])
+    folded = jax.random.key_data(folded)
+    same = jnp.array_equal(split, folded)
+    print("split(root, 3)[i] is fold_in(root, i) for every i:", same)
+    assert same
+    # --8<-- [end:split_is_fold_in]
 
     # --8<-- [start:key_reuse]
     noise = jax.random.normal(key, (8,))
@@ -132,10 +137,10 @@ if __name__ == "__main__":
     def line_loss(W, b, x, y):
         return jnp.mean((x @ W + b - y) ** 2)
 
-    W, b = jnp.full((1, 1), 0.5), jnp.full(1, 0.2)
+    W, b = jnp.full((1, 1), 0.5), jnp.full((1, 1), 0.2)
     g_W, g_b = jax.jit(jax.grad(line_loss, argnums=(0, 1)))(W, b, x, y)
     residual = x @ W + b - y  # (n, 1); by hand: 2/n xᵀr and 2/n Σ r
     print("d𝓛/dW:", g_W, " d𝓛/db:", g_b)
     assert jnp.allclose(g_W, 2 * x.T @ residual / len(x), atol=1e-6)
-    assert jnp.allclose(g_b, 2 * jnp.mean(residual, axis=0), atol=1e-6)
+    assert jnp.allclose(g_b, 2 * jnp.mean(residual, keepdims=True), atol=1e-6)
     # --8<-- [end:argnums]

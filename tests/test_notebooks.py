@@ -21,6 +21,7 @@ def test_every_chapter_has_a_notebook():
     assert set(CHAPTERS) == {
         "gradient-descent",
         "derivatives",
+        "autodiff",
         "linear-regression",
         "optimizers",
         "performance",

@@ -20,6 +20,7 @@ INCLUDE = re.compile(r"""--8<--\s*["']([^"':]+\.py):(\w+)["']""")
 CHAPTERS_WITH_NOTEBOOKS = [
     "gradient-descent",
     "derivatives",
+    "autodiff",
     "linear-regression",
     "optimizers",
     "performance",
