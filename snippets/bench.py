@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from snippets.regression import (
+from snippets.linear_regression_model import (
     closed_form,
     loss,
     make_houses,

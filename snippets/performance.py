@@ -48,7 +48,7 @@ if __name__ == "__main__":
         train_floor,
         train_sufficient,
     )
-    from snippets.regression import make_houses, train_scan
+    from snippets.linear_regression_model import make_houses, train_scan
 
     # --8<-- [start:compile_once]
     traces = []

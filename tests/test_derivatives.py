@@ -9,7 +9,7 @@ import pytest
 
 from sitebuild.pages import ROOT
 from snippets.derivatives import max_abs_error
-from snippets.numeric_diff import (
+from snippets.derivatives_numeric import (
     central_difference,
     check_steps,
     difference_errors,

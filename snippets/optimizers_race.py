@@ -9,7 +9,7 @@ import numpy as np
 # --8<-- [end:setup]
 
 from snippets.optimizers import adam, adamw, rmsprop, sgd, train
-from snippets.regression import closed_form, loss, make_houses
+from snippets.linear_regression_model import closed_form, loss, make_houses
 
 
 # --8<-- [start:problems]

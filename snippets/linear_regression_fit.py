@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snippets.regression import closed_form, loss, train_scan
+from snippets.linear_regression_model import closed_form, loss, train_scan
 
 
 # --8<-- [start:check_data]

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from snippets.regression import loss
+from snippets.linear_regression_model import loss
 
 
 # --8<-- [start:plot_fit]

@@ -137,7 +137,7 @@ def closed_form(x, y):
 
 
 if __name__ == "__main__":
-    from snippets.regression_fit import (
+    from snippets.linear_regression_fit import (
         TrainingDiverged,
         conditioning_row,
         fit,
@@ -145,7 +145,7 @@ if __name__ == "__main__":
         standardise,
         unstandardise,
     )
-    from snippets.regression_plots import plot_fit, plot_path
+    from snippets.linear_regression_plots import plot_fit, plot_path
 
     # --8<-- [start:data]
     x, y = make_houses(jax.random.key(0))

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snippets.regression import (
+from snippets.linear_regression_model import (
     closed_form,
     hand_gradients,
     make_houses,
@@ -17,7 +17,7 @@ from snippets.regression import (
     train_jitted_steps,
     train_scan,
 )
-from snippets.regression_fit import (
+from snippets.linear_regression_fit import (
     TrainingDiverged,
     check_data,
     conditioning_row,
