@@ -31,7 +31,9 @@ def descend(slope, x0, step_size, n_steps):
     Returns the path x_0, ..., x_n: shape (n_steps + 1,) for a number,
     (n_steps + 1, d) for a point with d coordinates."""
     if not (np.isfinite(step_size) and step_size > 0):
-        raise ValueError(f"step_size must be a positive number, got {step_size}")
+        raise ValueError(
+            f"step_size must be a positive number, got {step_size}"
+        )
     path = [np.asarray(x0, dtype=float)]
     for _ in range(n_steps):
         path.append(path[-1] - step_size * slope(path[-1]))
@@ -67,7 +69,9 @@ def animate_descent(fig, ax, f, path):
 # --8<-- [start:plot_step_sizes]
 def plot_step_sizes(axes, paths):
     """x_t against the step t, one panel per step size."""
-    for k, (ax, (step_size, path)) in enumerate(zip(axes, paths.items())):
+    for k, (ax, (step_size, path)) in enumerate(
+        zip(axes, paths.items(), strict=True)
+    ):
         ax.plot(path, ".-", ms=4, lw=1, color=f"C{k}")
         ax.set(title=f"η = {step_size}", xlabel="step $t$", ylim=(-6, 6))
     axes[0].set_ylabel("$x_t$")
@@ -149,7 +153,9 @@ if __name__ == "__main__":
     from_right = descend(two_minima_slope, 2.0, 0.01, 500)
     from_left = descend(two_minima_slope, -2.0, 0.01, 500)
     for name, end in [("+2", from_right[-1]), ("-2", from_left[-1])]:
-        print(f"from x_0 = {name}: stops at x = {end:+.4f}, f = {two_minima(end):+.4f}")
+        print(
+            f"from x_0 = {name}: x = {end:+.4f}, f(x) = {two_minima(end):+.4f}"
+        )
     assert two_minima(from_left[-1]) < two_minima(from_right[-1])
     # --8<-- [end:local_global]
 
@@ -168,7 +174,9 @@ if __name__ == "__main__":
     bowl_steps = 25
     path_2d = descend(bowl_gradient, [-2.0, 1.5], 0.1, bowl_steps)
     print(f"gradient at the start: {bowl_gradient(path_2d[0])}")
-    print(f"after {bowl_steps} steps: {path_2d[-1]}, f = {bowl(path_2d[-1]):.2e}")
+    print(
+        f"after {bowl_steps} steps: {path_2d[-1]}, f = {bowl(path_2d[-1]):.2e}"
+    )
     # --8<-- [end:descend_2d]
 
     # --8<-- [start:draw_descend_2d]
@@ -177,9 +185,7 @@ if __name__ == "__main__":
         np.meshgrid(np.linspace(-2.5, 2.5, 200), np.linspace(-2, 2, 160)),
         axis=-1,
     )  # (160, 200, 2): a point theta at every pixel
-    ax.contour(
-        grid[..., 0], grid[..., 1], bowl(grid), levels=12, colors="gray"
-    )
+    ax.contour(grid[..., 0], grid[..., 1], bowl(grid), levels=12, colors="gray")
     ax.plot(path_2d[:, 0], path_2d[:, 1], "o-", ms=3, color="C1")
     ax.set(xlabel=r"$\theta_0$", ylabel=r"$\theta_1$", aspect="equal")
     plt.show()

@@ -22,9 +22,7 @@ def central_difference(f, x, h=1e-6):
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-@pytest.mark.parametrize(
-    ("f", "slope"), [(square, square_slope), (two_minima, two_minima_slope)]
-)
+@pytest.mark.parametrize(("f", "slope"), [(square, square_slope), (two_minima, two_minima_slope)])
 def test_hand_derivatives_match_a_finite_difference(f, slope):
     xs = np.linspace(-2.5, 2.5, 101)
     np.testing.assert_allclose(slope(xs), central_difference(f, xs), atol=1e-6)
