@@ -174,16 +174,16 @@ if __name__ == "__main__":
     smallest, largest = curvatures(x, y)
     kappa = largest / smallest
     steps_grid = np.linspace(0.01, 2, 20_000) / largest  # candidate steps
-    rho_grid = np.maximum(  # the slowest direction's factor, at each step
+    factor_grid = np.maximum(  # the slowest direction's factor, at each step
         np.abs(1 - steps_grid * smallest), np.abs(1 - steps_grid * largest)
     )
-    best_on_grid = steps_grid[rho_grid.argmin()]
+    best_on_grid = steps_grid[factor_grid.argmin()]
     print(
         f"κ = {kappa:.3f}; best step on the grid {best_on_grid:.5f}, ", end=""
     )
     print(f"2/(λ_max + λ_min) = {2 / (largest + smallest):.5f}")
     assert np.isclose(best_on_grid, 2 / (largest + smallest), rtol=1e-3)
-    assert np.isclose(rho_grid.min(), (kappa - 1) / (kappa + 1), atol=1e-3)
+    assert np.isclose(factor_grid.min(), (kappa - 1) / (kappa + 1), atol=1e-3)
     assert np.isclose(1 - smallest / largest, 1 - 1 / kappa)  # at 1/λ_max
     # --8<-- [end:best_step]
 
@@ -195,12 +195,12 @@ if __name__ == "__main__":
         conditioning_row("standardised x", standardise(x), y),
     ]
     print(
-        f"{'':22}{'λ_max':>8}{'κ':>8}{'η*':>8}{'ρ':>8}{'steps':>7}{'bound':>7}"
+        f"{'':22}{'λ_max':>8}{'κ':>8}{'η*':>8}{'q':>8}{'steps':>7}{'bound':>7}"
     )
     for row in rows:
         print(
             f"{row['x']:22}{row['λ_max']:8.3f}{row['κ']:8.1f}{row['η*']:8.3f}"
-            f"{row['ρ']:8.3f}{row['steps']:7d}{row['bound']:7d}"
+            f"{row['q']:8.3f}{row['steps']:7d}{row['bound']:7d}"
         )
         assert row["steps"] <= row["bound"]  # the contraction rate holds
     # --8<-- [end:conditioning_table]

@@ -131,18 +131,18 @@ def conditioning_row(name, x, y, rtol=1e-4):
     smallest, largest = curvatures(x, y)
     kappa = largest / smallest
     best_step = 2 / (largest + smallest)
-    rho = (kappa - 1) / (kappa + 1)  # the error shrinks at least this much
+    q = (kappa - 1) / (kappa + 1)  # the error shrinks at least this much
     target = closed_form(x, y)[1]
     steps = int(steps_to_reach(x, y, best_step, target, rtol))
-    # after t steps the error is at most rho^t sqrt(2) of the largest entry
-    need = np.log(rtol / np.sqrt(2)) / np.log(max(rho, 1e-12))
+    # after t steps the error is at most q^t sqrt(2) of the largest entry
+    need = np.log(rtol / np.sqrt(2)) / np.log(max(q, 1e-12))
     bound = max(1, int(np.ceil(need)))
     return {
         "x": name,
         "λ_max": largest,
         "κ": kappa,
         "η*": best_step,
-        "ρ": rho,
+        "q": q,
         "steps": steps,
         "bound": bound,
     }

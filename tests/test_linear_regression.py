@@ -158,7 +158,7 @@ def test_best_fixed_step_and_its_contraction_against_numpy(houses, shift):
     assert min(radius) == pytest.approx((kappa - 1) / (kappa + 1), abs=2e-3)
     row = conditioning_row("x", jnp.asarray(x, jnp.float32), houses[1])
     assert row["η*"] == pytest.approx(2 / (low + high), rel=1e-4)
-    assert row["ρ"] == pytest.approx((kappa - 1) / (kappa + 1), rel=1e-3)
+    assert row["q"] == pytest.approx((kappa - 1) / (kappa + 1), rel=1e-3)
     assert row["steps"] <= row["bound"]
 
 
