@@ -504,6 +504,13 @@ if __name__ == "__main__":
     for name in ["momentum", "Nesterov"]:
         assert bowl_steps[name] < bowl_steps["SGD"]
         assert bowl_best[name] <= bowl_best["SGD"]
+    # and every best rate lies inside its stability limit
+    for name, limit in [
+        ("SGD", 2.0),
+        ("momentum", limits["heavy-ball momentum"][1]),
+        ("Nesterov", limits["Nesterov"][1]),
+    ]:
+        assert learning_rates[bowl_best[name]] * curvature < limit
     # on the houses, plain and momentum descent barely move the intercept
     houses_optimum = closed_form(area_m2, y)[1]
     for name in ["SGD", "momentum"]:
