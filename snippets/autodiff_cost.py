@@ -143,7 +143,9 @@ if __name__ == "__main__":
         flop_ratio[shape] = fwd[0] / rev[0]
         verdicts[shape] = "\n".join(
             "- " + compare("`jacfwd`", fwd[i], "`jacrev`", rev[i], fewer)
-            for i, fewer in enumerate(["fewer FLOPs", "less memory", "less time"])
+            for i, fewer in enumerate(
+                ["fewer FLOPs", "less memory", "less time"]
+            )
         )
     modes_table = "\n".join(
         [
@@ -218,7 +220,9 @@ if __name__ == "__main__":
     x = jnp.linspace(-3.0, 3.0, p_large)
     x_dot = jnp.cos(jnp.arange(p_large))
     hvp_jit = jax.jit(lambda x, x_dot: hvp(jax.nn.logsumexp, x, x_dot))
-    full_jit = jax.jit(lambda x, x_dot: jax.hessian(jax.nn.logsumexp)(x) @ x_dot)
+    full_jit = jax.jit(
+        lambda x, x_dot: jax.hessian(jax.nn.logsumexp)(x) @ x_dot
+    )
     assert jnp.allclose(hvp_jit(x, x_dot), full_jit(x, x_dot), atol=1e-6)
     hvp_seconds = seconds(hvp_jit, x, x_dot)
     full_seconds = seconds(full_jit, x, x_dot)

@@ -107,7 +107,10 @@ if __name__ == "__main__":
     def primitives(fn, *args):
         return [eqn.primitive.name for eqn in jax.make_jaxpr(fn)(*args).eqns]
 
-    alone, batched = primitives(relu_cond, 1.0), primitives(jax.vmap(relu_cond), xs)
+    alone, batched = (
+        primitives(relu_cond, 1.0),
+        primitives(jax.vmap(relu_cond), xs),
+    )
     print("alone:     ", alone)
     print("under vmap:", batched)
     assert "cond" in alone and "cond" not in batched  # vmap: both branches

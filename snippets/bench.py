@@ -24,8 +24,7 @@ import numpy as np
 import optax
 
 from sitebuild.machine import machine
-
-from snippets.regression import (
+from snippets.linear_regression_model import (
     closed_form,
     loss,
     make_houses,
@@ -36,12 +35,9 @@ from snippets.regression import (
 
 # --8<-- [start:constants]
 STEP_SIZE, N_STEPS = 1e-3, 1000
-
+CLASSIC_PREFIX = 10  # steps the classic loop runs; its time is scaled up
+MAX_EXTRAPOLATION = 1000  # a prefix scaled up more than this is not shown
 # --8<-- [end:constants]
-
-
-# A prefix of a slow variant scaled up more than this says too little: skip it.
-MAX_EXTRAPOLATION = 1000
 
 
 # --8<-- [start:measure]
@@ -74,21 +70,48 @@ def measure(fn, repeats, scale=1.0):
 # --8<-- [end:measure]
 
 
+# --8<-- [start:fresh_bytes]
+try:  # counts of page faults; Windows has no `resource` module
+    import resource
+except ImportError:
+    resource = None
+
+
+def fresh_bytes(fn, calls=3):
+    """Bytes of fresh memory the OS mapped in per call of fn (its minor page
+    faults times the page size), after one warm-up call; None where the OS
+    does not count them."""
+    if resource is None:
+        return None
+    block(fn())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        block(fn())
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    return (after - before) / calls * resource.getpagesize()
+
+
+# --8<-- [end:fresh_bytes]
+
+
 # ----------------------------------------------------------- descent steps
 # --8<-- [start:steps]
 def floor_step(params, x, y, step_size):
-    """One step that reads x and y once: a variadic reduction gives both sums
-    of the gradient in a single pass, and the residual is never written."""
-    residual = y - (params[0] + params[1] * x)  # (n,), fused into the reduction
-    sums = jax.lax.reduce(
-        (residual, residual * x), (0.0, 0.0), lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,)
-    )
-    gradient = -2.0 / x.size * jnp.stack(sums)  # d loss / d (beta0, beta1)
+    """One step that reads x and y once: a variadic reduction gives both
+    sums of the gradient in a single pass; the residual is never stored."""
+    residual = y - (params[0] + params[1] * x)  # (n,), fused into the sums
+
+    def add_pairs(a, b):  # combines two partial results (sum r, sum r x)
+        return a[0] + b[0], a[1] + b[1]
+
+    operands = (residual, residual * x)
+    sums = jax.lax.reduce(operands, (0.0, 0.0), add_pairs, (0,))
+    gradient = -2.0 / x.size * jnp.stack(sums)  # d loss / d (theta0, theta1)
     return params - step_size * gradient
 
 
 def gradient_step(params, x, y, step_size):
-    """The straightforward step: what jax.grad of the chapter's loss compiles to."""
+    """The straightforward step: jax.grad of the chapter's loss."""
     return params - step_size * jax.grad(loss)(params, x, y)
 
 
@@ -109,8 +132,8 @@ def train_floor(params, x, y, step_size, n_steps):
 
 @partial(jax.jit, static_argnames="n_steps")
 def train_scan_gradient_only(params, x, y, step_size, n_steps):
-    """The chapter's scan without its loss and path records: the same work as
-    the classic loop, which computes gradients and nothing else."""
+    """The chapter's scan without its loss and path records: the same work
+    as the classic loop, which computes gradients and nothing else."""
 
     def step(params, _):
         return gradient_step(params, x, y, step_size), None
@@ -121,13 +144,16 @@ def train_scan_gradient_only(params, x, y, step_size, n_steps):
 # --8<-- [start:train_sufficient]
 @partial(jax.jit, static_argnames="n_steps")
 def train_sufficient(params, x, y, step_size, n_steps):
-    """One pass for n, sum x, sum y, sum x^2, sum xy; then every step is O(1)."""
-    n, sx, sy, sxx, sxy = x.size, x.sum(), y.sum(), (x * x).sum(), (x * y).sum()
+    """One pass for n, sum x, sum y, sum x^2, sum xy; then O(1) steps."""
+    n, sx, sy = x.size, x.sum(), y.sum()
+    sxx, sxy = (x * x).sum(), (x * y).sum()
 
     def step(params, _):
-        b0, b1 = params
-        gradient = -2.0 / n * jnp.stack([sy - n * b0 - b1 * sx, sxy - b0 * sx - b1 * sxx])
-        return params - step_size * gradient, None
+        t0, t1 = params
+        residual_sums = jnp.stack(
+            [sy - n * t0 - t1 * sx, sxy - t0 * sx - t1 * sxx]
+        )
+        return params - step_size * (-2.0 / n) * residual_sums, None
 
     return jax.lax.scan(step, params, length=n_steps)[0]
 
@@ -144,13 +170,17 @@ def train_optax(params, x, y, step_size, n_steps):
         updates, state = optimizer.update(jax.grad(loss)(params, x, y), state)
         return (optax.apply_updates(params, updates), state), None
 
-    return jax.lax.scan(step, (params, optimizer.init(params)), length=n_steps)[0][0]
+    start = (params, optimizer.init(params))
+    return jax.lax.scan(step, start, length=n_steps)[0][0]
+
+
+READ_REFERENCE = "x.sum() + y.sum()"
 
 
 @jax.jit
 def read_both(x, y):
-    """Bandwidth reference that only reads: x . y touches 8 bytes a sample."""
-    return jnp.dot(x, y)
+    """A STREAM-style read: sum each array, 8 bytes a sample, no writes."""
+    return x.sum() + y.sum()
 
 
 @jax.jit
@@ -172,79 +202,99 @@ def derivative_suite(n, repeats, progress):
     if n / prefix <= MAX_EXTRAPOLATION:
         variants["list comprehension of grad"] = (comprehension, 1, n / prefix)
     variants["vmap(grad), no jit"] = (lambda: jax.vmap(dsin)(xs), repeats)
-    variants["jit(vmap(grad))"] = (partial(jax.jit(jax.vmap(dsin)), xs), repeats)
+    variants["jit(vmap(grad))"] = (
+        partial(jax.jit(jax.vmap(dsin)), xs),
+        repeats,
+    )
     variants["jnp.cos (floor)"] = (partial(jax.jit(jnp.cos), xs), repeats)
     rows = {name: measure(*args)[0] for name, args in variants.items()}
-    progress(f"derivative of sin, N = {n}: done")
-    return {"name": "derivative of sin", "N": n, "rows": rows, "reference": "jnp.cos (floor)"}
+    progress(f"derivative of sin, n = {n}: done")
+    return {
+        "name": "derivative of sin",
+        "n": n,
+        "rows": rows,
+        "reference": "jnp.cos (floor)",
+    }
 
 
 # --8<-- [start:bytes_per_sample]
 def bytes_per_sample(step, n):
-    """XLA's own count of the bytes one compiled step reads and writes, per sample."""
+    """XLA's count of the bytes one compiled step reads and writes, a sample."""
     x = jnp.zeros(n)
     compiled = jax.jit(step).lower(jnp.zeros(2), x, x, STEP_SIZE).compile()
     cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost  # older jax: one dict per device
+    if isinstance(cost, list):  # older jax: one dict per device
+        cost = cost[0]
     return cost["bytes accessed"] / n
 
 
 # --8<-- [end:bytes_per_sample]
 
 
-def regression_suite(n, repeats, progress):
-    x, y = make_houses(jax.random.key(0), n=n)
+SCAN = "one jitted lax.scan (records loss and path)"
+LOOP = "Python loop, jitted step"
+CLASSIC = "classic loop, two grad calls a step"
+GRAD_ONLY = "lax.scan, gradient only"
+FLOOR = "floor step (one read of x, y)"
+FIVE_SUMS = "five sums, then O(1) steps"
+CLOSED_FORM = "closed form (normal equations)"
+
+
+def regression_variants(x, y, repeats):
     zeros = jnp.zeros(2)
-    classic_prefix = 10
-    scan = "one jitted lax.scan (records loss and path)"
-    floor = "floor step (one read of x, y)"
-    grad_only = "lax.scan, gradient only"
-    variants = {
-        "classic loop, two grad calls a step": (
-            lambda: train_classic(x, y, STEP_SIZE, classic_prefix, report_every=10**9),
+    steps = (STEP_SIZE, N_STEPS)
+    return {
+        CLASSIC: (
+            lambda: train_classic(
+                x, y, STEP_SIZE, CLASSIC_PREFIX, report_every=10**9
+            ),
             repeats,
-            N_STEPS / classic_prefix,
+            N_STEPS / CLASSIC_PREFIX,
         ),
-        "Python loop, jitted step": (
-            lambda: train_jitted_steps(x, y, STEP_SIZE, N_STEPS),
-            repeats,
-        ),
-        scan: (lambda: train_scan(zeros, x, y, STEP_SIZE, N_STEPS)[0], repeats),
-        grad_only: (
-            lambda: train_scan_gradient_only(zeros, x, y, STEP_SIZE, N_STEPS),
+        LOOP: (lambda: train_jitted_steps(x, y, *steps), repeats),
+        SCAN: (lambda: train_scan(zeros, x, y, *steps)[0], repeats),
+        GRAD_ONLY: (
+            lambda: train_scan_gradient_only(zeros, x, y, *steps),
             repeats,
         ),
-        "optax.sgd in a scan": (lambda: train_optax(zeros, x, y, STEP_SIZE, N_STEPS), repeats),
-        floor: (lambda: train_floor(zeros, x, y, STEP_SIZE, N_STEPS), repeats),
-        "five sums, then O(1) steps": (
-            lambda: train_sufficient(zeros, x, y, STEP_SIZE, N_STEPS),
+        "optax.sgd in a scan": (
+            lambda: train_optax(zeros, x, y, *steps),
             repeats,
         ),
-        "closed form (normal equations)": (
+        FLOOR: (lambda: train_floor(zeros, x, y, *steps), repeats),
+        FIVE_SUMS: (lambda: train_sufficient(zeros, x, y, *steps), repeats),
+        CLOSED_FORM: (
             partial(jax.jit(lambda x, y: closed_form(x, y)[0]), x, y),
             repeats,
         ),
     }
-    timed = {name: measure(*args) for name, args in variants.items()}
+
+
+def regression_suite(n, repeats, progress):
+    x, y = make_houses(jax.random.key(0), n=n)
+    zeros = jnp.zeros(2)
+    timed = {
+        name: measure(*args)
+        for name, args in regression_variants(x, y, repeats).items()
+    }
     rows = {name: row for name, (row, _) in timed.items()}
     final = {name: params for name, (_, params) in timed.items()}
     progress(f"linear regression, n = {n}: timed")
-    # Every variant's parameters, as the timed calls left them, against the scan's.
+    # Every variant's parameters, as the timed calls left them, vs the scan's.
     agree = {
-        short: float(jnp.max(jnp.abs(final[name] - final[scan])))
+        short: float(jnp.max(jnp.abs(final[name] - final[SCAN])))
         for short, name in [
-            ("Python loop", "Python loop, jitted step"),
-            ("gradient only", grad_only),
+            ("Python loop", LOOP),
+            ("gradient only", GRAD_ONLY),
             ("optax", "optax.sgd in a scan"),
-            ("floor", floor),
-            ("five sums", "five sums, then O(1) steps"),
+            ("floor", FLOOR),
+            ("five sums", FIVE_SUMS),
         ]
     }
-    # The classic loop ran only a prefix: compare it with the scan's same prefix.
-    prefix_scan = train_scan(zeros, x, y, STEP_SIZE, classic_prefix)[0]
-    agree["classic loop (first steps)"] = float(
-        jnp.max(jnp.abs(final["classic loop, two grad calls a step"] - prefix_scan))
-    )
+    # The classic loop ran only a prefix: compare with the scan's prefix.
+    prefix_scan = train_scan(zeros, x, y, STEP_SIZE, CLASSIC_PREFIX)[0]
+    classic_gap = jnp.max(jnp.abs(final[CLASSIC] - prefix_scan))
+    agree["classic loop (first steps)"] = float(classic_gap)
     read = measure(partial(read_both, x, y), repeats)[0]
     copy = measure(partial(copy_both, x, y), repeats)[0]
     per_step = 8 * n  # the floor: read float32 x and y once per step
@@ -253,11 +303,18 @@ def regression_suite(n, repeats, progress):
         return per_step * N_STEPS / rows[row]["median_s"] / 1e9
 
     bandwidth = {
-        "floor_step_GBps": achieved(floor),
-        "gradient_only_GBps": achieved(grad_only),
-        "scan_GBps": achieved(scan),
-        "read_GBps": per_step / read["median_s"] / 1e9,  # x . y reads 8 bytes a sample
-        "copy_GBps": 2 * per_step / copy["median_s"] / 1e9,  # reads 8 and writes 8
+        "floor_step_GBps": achieved(FLOOR),
+        "gradient_only_GBps": achieved(GRAD_ONLY),
+        "scan_GBps": achieved(SCAN),
+        "read_GBps": per_step / read["median_s"] / 1e9,  # reads 8 B a sample
+        "copy_GBps": 2 * per_step / copy["median_s"] / 1e9,  # reads 8, writes 8
+    }
+    # Fresh memory the OS maps in, per step: a Python loop of jitted steps
+    # allocates its temporaries at every call, a scan once for all steps.
+    few = 10
+    fresh = {
+        LOOP: fresh_bytes(lambda: train_jitted_steps(x, y, STEP_SIZE, few)),
+        SCAN: fresh_bytes(lambda: train_scan(zeros, x, y, STEP_SIZE, few)[0]),
     }
     compiled_bytes = {
         "gradient step": bytes_per_sample(gradient_step, n),
@@ -268,9 +325,14 @@ def regression_suite(n, repeats, progress):
         "name": "linear regression, 1000 steps",
         "n": n,
         "rows": rows,
-        "reference": scan,
-        "like_for_like": {"classic loop, two grad calls a step": grad_only},
+        "reference": SCAN,
+        "like_for_like": {CLASSIC: GRAD_ONLY},
         "bandwidth": bandwidth,
+        "read_reference": READ_REFERENCE,
+        "fresh_bytes_per_step": {
+            name: None if count is None else count / few
+            for name, count in fresh.items()
+        },
         "compiled_bytes_per_sample": compiled_bytes,
         "max_difference_from_scan": agree,
     }
@@ -279,7 +341,10 @@ def regression_suite(n, repeats, progress):
 # Full-run sizes: a GPU only fills up at about 1e8 samples; the 2-core CPU
 # reaches its memory-bound regime at 1e7.
 FULL_SIZES = {
-    "cpu": {"sin": [10_000, 1_000_000], "regression": [10_000, 1_000_000, 10_000_000]},
+    "cpu": {
+        "sin": [10_000, 1_000_000],
+        "regression": [10_000, 1_000_000, 10_000_000],
+    },
     "gpu": {"sin": [10_000, 100_000_000], "regression": [10_000, 100_000_000]},
 }
 # Below this many samples a call's fixed overhead hides the memory traffic.
@@ -290,19 +355,28 @@ QUICK_SIZES = {"sin": [10_000], "regression": [10_000]}
 def run(quick, progress):
     platform_name = "gpu" if jax.default_backend() == "gpu" else "cpu"
     sizes = QUICK_SIZES if quick else FULL_SIZES[platform_name]
-    progress(f"timing on {jax.devices()[0].device_kind} ({jax.default_backend()})")
+    progress(
+        f"timing on {jax.devices()[0].device_kind} ({jax.default_backend()})"
+    )
     repeats = 3 if quick else 7
     suites = [derivative_suite(n, repeats, progress) for n in sizes["sin"]]
-    suites += [regression_suite(n, repeats, progress) for n in sizes["regression"]]
+    suites += [
+        regression_suite(n, repeats, progress) for n in sizes["regression"]
+    ]
     return {
         "command": " ".join(["python -m snippets.bench", *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(
+            timespec="seconds"
+        ),
         "quick": quick,
+        "max_extrapolation": MAX_EXTRAPOLATION,
         "machine": machine(),
         "versions": {
             "python": platform.python_version(),
             "jax": jax.__version__,
-            "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else "",
+            "jaxlib": jax.lib.__version__
+            if hasattr(jax.lib, "__version__")
+            else "",
             "numpy": np.__version__,
             "optax": optax.__version__,
         },
@@ -315,8 +389,8 @@ def print_table(result):
     device = f"{machine['device_kind']} ({machine['platform']})"
     print(f"{device}, {machine['cpu_count']} x {machine['cpu']}")
     for suite in result["suites"]:
-        size = suite.get("N", suite.get("n"))
-        print(f"\n{suite['name']} (size {size:,}); ratio = time / {suite['reference']}")
+        print(f"\n{suite['name']}, n = {suite['n']:,}", end="")
+        print(f"; ratio = time / {suite['reference']}")
         rows = suite["rows"]
         reference = rows[suite["reference"]]["median_s"]
         for name, row in rows.items():
@@ -328,24 +402,22 @@ def print_table(result):
             )
         for slow, fast in suite.get("like_for_like", {}).items():
             speedup = rows[slow]["median_s"] / rows[fast]["median_s"]
-            print(f"  like for like: {fast} is {speedup:,.0f}x faster than the {slow}")
-        if "bandwidth" in suite and suite["n"] < MEMORY_BOUND_FROM:
-            print("  (bandwidths left out: below 1e6 samples, per-call overhead dominates)")
-        elif "bandwidth" in suite:
+            print(f"  like for like: {fast} {speedup:,.0f}x faster than {slow}")
+        if "bandwidth" in suite and suite["n"] >= MEMORY_BOUND_FROM:
             bw = suite["bandwidth"]
-            print(
-                f"  GB/s counting 8 B a sample: floor step {bw['floor_step_GBps']:.1f}, "
-                f"gradient-only scan {bw['gradient_only_GBps']:.1f}, scan {bw['scan_GBps']:.1f}; "
-                f"references: read (x . y) {bw['read_GBps']:.1f}, copy {bw['copy_GBps']:.1f}"
-            )
-            print(
-                f"  floor step: {bw['read_GBps'] / bw['floor_step_GBps']:.2f}x the time of one "
-                f"read of x and y, {bw['floor_step_GBps'] / bw['copy_GBps']:.0%} of copy bandwidth"
-            )
+            rates = ", ".join(f"{k} {v:.1f}" for k, v in bw.items())
+            print(f"  GB/s counting 8 B a sample: {rates}")
             compiled = ", ".join(
-                f"{name} {count:.1f}" for name, count in suite["compiled_bytes_per_sample"].items()
+                f"{name} {count:.1f}"
+                for name, count in suite["compiled_bytes_per_sample"].items()
             )
             print(f"  bytes a sample a step, XLA's count: {compiled}")
+        if "fresh_bytes_per_step" in suite:
+            fresh = ", ".join(
+                f"{name} {count}"
+                for name, count in suite["fresh_bytes_per_step"].items()
+            )
+            print(f"  fresh memory mapped in a step, bytes: {fresh}")
         if "max_difference_from_scan" in suite:
             worst = max(suite["max_difference_from_scan"].values())
             print(f"  largest parameter difference from the scan: {worst:.2e}")
@@ -353,10 +425,14 @@ def print_table(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, under a minute"
+    )
     parser.add_argument("--out", help="write the results as JSON to this file")
     args = parser.parse_args(argv)
-    result = run(args.quick, lambda message: print(message, file=sys.stderr, flush=True))
+    result = run(
+        args.quick, lambda message: print(message, file=sys.stderr, flush=True)
+    )
     print_table(result)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from sitebuild.page import ROOT
+from snippets.bench import LOOP, MAX_EXTRAPOLATION, SCAN
 
 ROW_KEYS = {"first_call_s", "median_s", "repeats", "extrapolated_by"}
 
@@ -35,13 +36,23 @@ def quick_result(tmp_path_factory):
 
 def test_quick_json_schema(quick_result):
     result, _ = quick_result
-    assert set(result) == {"command", "date", "quick", "machine", "versions", "suites"}
+    assert set(result) == {
+        "command",
+        "date",
+        "quick",
+        "max_extrapolation",
+        "machine",
+        "versions",
+        "suites",
+    }
+    assert result["max_extrapolation"] == MAX_EXTRAPOLATION
     assert result["quick"] is True and "--quick" in result["command"]
     assert {"cpu", "cpu_count", "platform", "device_kind"} <= set(result["machine"])
     assert {"python", "jax", "numpy", "optax"} <= set(result["versions"])
     names = [suite["name"] for suite in result["suites"]]
     assert names == ["derivative of sin", "linear regression, 1000 steps"]
     for suite in result["suites"]:
+        assert isinstance(suite["n"], int) and "N" not in suite
         assert suite["reference"] in suite["rows"]
         for name, row in suite["rows"].items():
             assert set(row) == ROW_KEYS, name
@@ -57,6 +68,10 @@ def test_quick_json_schema(quick_result):
         "copy_GBps",
     }
     assert all(v > 0 for v in regression["bandwidth"].values())
+    assert regression["read_reference"] == "x.sum() + y.sum()"
+    fresh = regression["fresh_bytes_per_step"]
+    assert set(fresh) == {LOOP, SCAN}
+    assert all(v is None or v >= 0 for v in fresh.values())
 
 
 def test_slow_variants_are_extrapolated_and_say_so(quick_result):

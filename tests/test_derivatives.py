@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snippets.derivatives import max_abs_error
-from snippets.numeric_diff import (
+from snippets.derivatives import log1pexp, max_abs_error
+from snippets.derivatives_numeric import (
     central_difference,
     check_steps,
     difference_errors,
@@ -48,6 +48,21 @@ def test_grad_of_vector_output_raises_the_error_the_page_shows(site_build):
         jax.grad(jnp.sin)(jnp.array([0.0, 1.0, 2.0]))
     printed = site_build.records["derivatives"].output
     assert f"TypeError: {err.value}" in printed
+
+
+def test_the_jacobian_the_error_suggests_is_the_diagonal_of_cos():
+    xs = jnp.array([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(jax.jacobian(jnp.sin)(xs), jnp.diag(jnp.cos(xs)), atol=1e-7)
+
+
+def test_log1pexp_overflows_and_its_gradient_is_nan_where_the_truth_is_one():
+    """The page's example of autodiff inheriting overflow, against float64 NumPy."""
+    assert np.isinf(log1pexp(100.0)) and np.isnan(jax.grad(log1pexp)(100.0))
+    for x in [-5.0, 0.0, 5.0, 30.0]:
+        exact = 1 / (1 + np.exp(-x))  # d/dx log(1 + e^x), the logistic function
+        assert float(jax.grad(log1pexp)(x)) == pytest.approx(exact, rel=1e-6)
+        stable = jax.grad(lambda x: jnp.logaddexp(0.0, x))(x)
+        assert float(stable) == pytest.approx(exact, rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +128,7 @@ def test_float64_without_x64_is_refused():
 
 
 def test_slope_fit_needs_points_in_range():
-    with pytest.raises(ValueError, match="widen the range"):
+    with pytest.raises(ValueError, match="widen it"):
         fit_slope(HS, np.ones_like(HS), 2e-1, 3e-1)
 
 

@@ -8,9 +8,11 @@ import numpy as np
 import optax
 import pytest
 
+from snippets.linear_regression_model import make_houses
 from snippets.optimizers import (
     AdamState,
     Optimizer,
+    SGDState,
     adam,
     adamw,
     apply_updates,
@@ -18,6 +20,7 @@ from snippets.optimizers import (
     sgd,
     train,
 )
+from snippets.optimizers_race import heavy_ball_matrix, largest_stable_step, nesterov_matrix
 
 N_STEPS = 150
 
@@ -141,9 +144,9 @@ def mutated_adam(learning_rate, b1, b2, eps, mutation):
         return AdamState(jnp.zeros([], jnp.int32), zeros, zeros)
 
     def update(grads, state, params=None):
-        t = state.count + 1
-        mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, grads, state.mu)
-        nu = jax.tree.map(lambda g, v: b2 * v + (1 - b2) * g**2, grads, state.nu)
+        t = state.t + 1
+        mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, grads, state.m)
+        nu = jax.tree.map(lambda g, v: b2 * v + (1 - b2) * g**2, grads, state.v)
         corrected = mutation != "no_bias_correction"
 
         def direction(m, v):
@@ -236,32 +239,102 @@ def test_apply_updates_walks_any_pytree():
     np.testing.assert_array_equal(result["b"][1], jnp.full(3, 3.0))
 
 
-def steps_table(site_build):
-    """The page's printed table: problem -> optimizer -> steps (None for never)."""
-    printed = site_build.records["optimizers"].output
-    lines = printed[printed.index("steps until the loss") :].splitlines()
-    names = lines[1].split()
-    table = {}
-    for line in lines[2:5]:
-        problem, counts = line[:21].strip(), line[21:].split()
-        table[problem] = {
-            n: None if c == "-" else int(c) for n, c in zip(names, counts, strict=True)
-        }
-    return table, printed
+def test_momentum_stability_limits_from_the_characteristic_polynomial():
+    """Independent of the page's matrices: iterate the update rules on a
+    one-dimensional quadratic and read the limit off the growth, then compare
+    with the closed forms 2(1 + mu) and 2(1 + mu) / (1 + 2 mu)."""
+
+    def grows(s, mu, nesterov):
+        theta, m = 1.0, 0.0  # curvature 1, so eta = s
+        for _ in range(3000):
+            g = theta
+            m = g + mu * m
+            theta -= s * (g + mu * m if nesterov else m)
+        return abs(theta) > 1.0
+
+    for mu in [0.5, 0.9, 0.99]:
+        for nesterov, limit in [(False, 2 * (1 + mu)), (True, 2 * (1 + mu) / (1 + 2 * mu))]:
+            assert not grows(0.99 * limit, mu, nesterov), (mu, nesterov)
+            assert grows(1.01 * limit, mu, nesterov), (mu, nesterov)
 
 
-def test_the_claims_the_optimizers_page_makes(site_build):
-    table, printed = steps_table(site_build)
-    houses = table["houses, x in m²"]
-    assert houses["Adam"] is not None  # "only Adam reaches the tolerance"
-    assert all(houses[n] is None for n in houses if n != "Adam")
-    bowl = table["ill-conditioned bowl"]
-    assert bowl["momentum"] < bowl["SGD"] and bowl["RMSProp"] is None
-    assert table["Rosenbrock"]["SGD"] is None
-    l2 = [float(v) for v in printed.split("Adam + L2 penalty: beta = [")[1].split("]")[0].split()]
-    ridge = [
-        float(v) for v in printed.split("ridge closed form: beta = [")[1].split("]")[0].split()
-    ]
-    adamw_beta1 = float(printed.split("AdamW:             beta = [")[1].split("]")[0].split()[1])
-    np.testing.assert_allclose(l2, ridge, atol=1e-3)  # Adam + L2 finds ridge regression
-    assert adamw_beta1 < 10 < ridge[1]  # AdamW keeps the weight below 1/lambda
+def test_largest_stable_step_reads_the_spectral_radius():
+    grid = np.linspace(0.001, 5, 50_000)
+    for mu in [0.0, 0.5, 0.9]:
+        edge = largest_stable_step(heavy_ball_matrix, mu, grid)
+        assert edge == pytest.approx(2 * (1 + mu), abs=1e-3)
+        edge = largest_stable_step(nesterov_matrix, mu, grid)
+        assert edge == pytest.approx(2 * (1 + mu) / (1 + 2 * mu), abs=1e-3)
+
+
+def test_the_iteration_matrices_are_one_step_of_the_optimizers():
+    """One step of sgd on 0.5 lambda theta^2, in (theta, eta m) coordinates."""
+    lam, eta, mu = 3.0, 0.1, 0.7
+    for nesterov, matrix in [(False, heavy_ball_matrix), (True, nesterov_matrix)]:
+        optimizer = sgd(eta, momentum=mu, nesterov=nesterov)
+        state = SGDState(m=jnp.array(0.4))
+        theta = jnp.array(1.5)
+        update, state = optimizer.update(lam * theta, state)
+        predicted = matrix(eta * lam, mu) @ np.array([1.5, eta * 0.4])
+        np.testing.assert_allclose([theta + update, eta * state.m], predicted, rtol=1e-6)
+
+
+def test_adam_spike_reaches_kingma_and_ba_value_and_a_steady_gradient_gives_one():
+    """Closed forms: after t - 1 zero gradients and one g, m_hat / sqrt(v_hat)
+    = (1 - b1) / (1 - b1^t) * sqrt(1 - b2^t) / sqrt(1 - b2)."""
+    b1, b2, t = 0.9, 0.999, 5000
+    optimizer = adam(1.0, b1, b2, eps=0.0)
+    state = optimizer.init(jnp.zeros(()))
+    with jax.enable_x64():
+        state = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), state)
+        state = AdamState(jnp.asarray(t - 1, jnp.int32), jnp.zeros(()), jnp.full((), 1e-300))
+        update, _ = optimizer.update(jnp.ones(()), state)
+        exact = (1 - b1) / (1 - b1**t) * np.sqrt(1 - b2**t) / np.sqrt(1 - b2)
+        assert float(-update) == pytest.approx(exact, rel=1e-9)
+    assert exact == pytest.approx((1 - b1) / np.sqrt(1 - b2), rel=1e-2)
+
+
+@pytest.mark.parametrize("make", [lambda: adam(0.1, eps=0.0), lambda: rmsprop(0.1, eps=0.0)])
+def test_adaptive_updates_ignore_a_per_coordinate_scale_of_the_gradient(make, key):
+    """The property the page claims instead of 'estimates curvature'."""
+    grads = jax.random.normal(key, (20, 3))
+    scale = jnp.array([[1e-3, 1.0, 1e3]])
+    optimizer = make()
+
+    def updates(sequence):
+        def step(state, g):
+            u, state = optimizer.update(g, state)
+            return state, u
+
+        return jax.lax.scan(step, optimizer.init(jnp.zeros(3)), sequence)[1]
+
+    np.testing.assert_allclose(updates(grads * scale), updates(grads), rtol=1e-5)
+
+
+def test_unit_diagonal_scaling_is_the_best_diagonal_scaling_of_a_2x2_hessian():
+    """The page's 'best per-coordinate scaling': no diagonal scaling of the
+    houses' Hessian in square metres beats the one with unit diagonal."""
+    x = np.asarray(make_houses(jax.random.key(0))[0], np.float64) * 100 + 150
+    hessian = 2 / len(x) * np.array([[len(x), x.sum()], [x.sum(), (x**2).sum()]])
+
+    def kappa(d):
+        scaled = hessian * np.outer(d, d)
+        low, high = np.linalg.eigvalsh(scaled)
+        return high / low
+
+    unit = kappa(1 / np.sqrt(np.diag(hessian)))
+    ratios = np.geomspace(1e-4, 1e4, 2001)
+    best = min(kappa(np.array([1.0, r])) for r in ratios)
+    assert unit == pytest.approx(best, rel=1e-3)
+    assert unit < kappa(np.ones(2)) / 1000
+
+
+def test_adamw_fixed_point_for_a_steady_pull_is_one_over_omega():
+    """A constant gradient g (the data pull) and decay omega: AdamW stops
+    where m_hat / sqrt(v_hat) = 1 balances omega theta, at theta = 1 / omega."""
+    omega = 0.1
+    with jax.enable_x64():
+        theta, _, _ = train(
+            lambda p: -5.0 * p[0], jnp.zeros(1), adamw(0.1, weight_decay=omega), 4000
+        )
+    assert float(theta[0]) == pytest.approx(1 / omega, rel=1e-3)

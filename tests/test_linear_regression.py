@@ -7,7 +7,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from snippets.regression import (
+from snippets.linear_regression_fit import (
+    TrainingDiverged,
+    check_data,
+    conditioning_row,
+    curvatures,
+    fit,
+    stable_step_limit,
+    standardise,
+    steps_to_reach,
+    unstandardise,
+)
+from snippets.linear_regression_model import (
     closed_form,
     hand_gradients,
     make_houses,
@@ -16,16 +27,6 @@ from snippets.regression import (
     train_classic,
     train_jitted_steps,
     train_scan,
-)
-from snippets.regression_fit import (
-    TrainingDiverged,
-    check_data,
-    conditioning_row,
-    fit,
-    stable_step_limit,
-    standardise,
-    steps_to_reach,
-    unstandardise,
 )
 
 
@@ -44,15 +45,15 @@ def test_data_is_reproducible_and_follows_the_model(houses):
     x, y = houses
     again_x, again_y = make_houses(jax.random.key(0))
     assert jnp.array_equal(x, again_x) and jnp.array_equal(y, again_y)
-    beta = numpy_least_squares(x, y)
-    assert beta == pytest.approx([3.0, 34.41], abs=1.5)  # noise of 3 on 200 points
+    theta = numpy_least_squares(x, y)
+    assert theta == pytest.approx([3.0, 34.41], abs=1.5)  # noise of 3 on 200 points
 
 
 def test_hand_gradients_equal_grad(houses, key):
     x, y = houses
-    for beta0, beta1 in jax.random.normal(key, (5, 2)) * 10:
-        by_hand = hand_gradients(beta0, beta1, x, y)
-        by_grad = jax.grad(mse, argnums=(0, 1))(beta0, beta1, x, y)
+    for theta0, theta1 in jax.random.normal(key, (5, 2)) * 10:
+        by_hand = hand_gradients(theta0, theta1, x, y)
+        by_grad = jax.grad(mse, argnums=(0, 1))(theta0, theta1, x, y)
         np.testing.assert_allclose(by_hand, by_grad, rtol=1e-5, atol=1e-4)
 
 
@@ -75,8 +76,8 @@ def test_all_training_loops_agree(houses, capsys):
     assert jnp.all(jnp.diff(losses) < 0)
 
 
-def test_curvature_predicts_how_far_beta1_gets(houses):
-    """Each step shrinks beta1's distance to the optimum by about (1 - eta H11)."""
+def test_curvature_predicts_how_far_theta1_gets(houses):
+    """Each step shrinks theta1's distance to the optimum by about (1 - eta H11)."""
     x, y = houses
     optimum = numpy_least_squares(x, y)
     h11 = 2 * np.mean(np.asarray(x, np.float64) ** 2)
@@ -111,7 +112,7 @@ def test_divergence_error_names_step_size_limit_and_step(houses):
         fit(x, y, step_size=1.05 * limit)
     message = str(err.value)
     assert f"step size {1.05 * limit:g}" in message
-    assert f"2/L = {limit:.4g}" in message
+    assert f"2/λ_max = {limit:.4g}" in message
     assert "stopped being finite at step" in message
     _, losses, _ = train_scan(jnp.zeros(2), x, y, 1.05 * limit, 1000)
     first_bad = int(np.argmin(np.isfinite(np.asarray(losses))))
@@ -136,9 +137,35 @@ def test_conditioning_orders_the_step_counts(houses):
     given = conditioning_row("given", x, y)
     shifted = conditioning_row("shifted", x + 1.5, y)
     standard = conditioning_row("standardised", standardise(x), y)
-    assert standard["condition"] == pytest.approx(1.0, abs=1e-3)
+    assert standard["κ"] == pytest.approx(1.0, abs=1e-3)
     assert standard["steps"] <= 2 < given["steps"] < shifted["steps"] < 100_000
-    assert shifted["condition"] > 10 * given["condition"]
+    assert shifted["κ"] > 10 * given["κ"]
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.5, 4.0])
+def test_best_fixed_step_and_its_contraction_against_numpy(houses, shift):
+    """eta* = 2 / (lambda_max + lambda_min) minimises the spectral radius of
+    I - eta H, which is then (kappa - 1) / (kappa + 1): checked on the
+    float64 Hessian computed by NumPy, independently of the chapter."""
+    x = np.asarray(houses[0], np.float64) + shift
+    hessian = 2 / len(x) * np.array([[len(x), x.sum()], [x.sum(), (x**2).sum()]])
+    low, high = np.linalg.eigvalsh(hessian)
+    etas = np.linspace(1e-3, 2, 200_001) / high
+    radius = [np.abs(np.linalg.eigvals(np.eye(2) - eta * hessian)).max() for eta in etas[::500]]
+    best = etas[::500][int(np.argmin(radius))]
+    assert best == pytest.approx(2 / (low + high), rel=2e-3)
+    kappa = high / low
+    assert min(radius) == pytest.approx((kappa - 1) / (kappa + 1), abs=2e-3)
+    row = conditioning_row("x", jnp.asarray(x, jnp.float32), houses[1])
+    assert row["η*"] == pytest.approx(2 / (low + high), rel=1e-4)
+    assert row["q"] == pytest.approx((kappa - 1) / (kappa + 1), rel=1e-3)
+    assert row["steps"] <= row["bound"]
+
+
+def test_curvatures_are_the_eigenvalues_of_the_numpy_hessian(houses):
+    x = np.asarray(houses[0], np.float64)
+    hessian = 2 / len(x) * np.array([[len(x), x.sum()], [x.sum(), (x**2).sum()]])
+    np.testing.assert_allclose(curvatures(*houses), np.linalg.eigvalsh(hessian), rtol=1e-5)
 
 
 def test_steps_to_reach_stops_at_its_cap(houses):
@@ -151,7 +178,7 @@ def test_steps_to_reach_stops_at_its_cap(houses):
     ("x", "y", "message"),
     [
         ([1.0, 2.0, 3.0], [1.0, 2.0], "x has 3 values but y has 2"),
-        ([[1.0, 2.0]], [[1.0, 2.0]], "must be 1-D arrays"),
+        ([[1.0, 2.0]], [[1.0, 2.0]], "must be 1-D"),
         ([], [], "at least 2 points"),
         ([1.0], [2.0], "at least 2 points"),
         ([1.0, np.nan, 3.0], [1.0, 2.0, 3.0], "x has 1 non-finite values"),
