@@ -48,7 +48,8 @@ def test_a_new_chapter_needs_only_its_page_its_snippets_and_its_nav_line(tmp_pat
     (project / "docs").mkdir(parents=True)
     for folder in ("stylesheets", "javascripts"):
         shutil.copytree(ROOT / "docs" / folder, project / "docs" / folder)
-    shutil.copy(ROOT / "docs" / "index.md", project / "docs" / "index.md")
+    for page in ("index.md", "notation.md"):  # the home page links the notation
+        shutil.copy(ROOT / "docs" / page, project / "docs" / page)
     shutil.copytree(
         ROOT / "snippets", project / "snippets", ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -58,11 +59,11 @@ def test_a_new_chapter_needs_only_its_page_its_snippets_and_its_nav_line(tmp_pat
     (project / "snippets" / "dummy.py").write_text(DUMMY_SNIPPETS, encoding="utf-8")
     config = CONFIG_FILE.read_text(encoding="utf-8")
     nav = config.index("\nnav:\n")
-    config = config[:nav] + "\nnav:\n  - Home: index.md\n  - Dummy: dummy.md\n"
+    config = config[:nav] + "\nnav:\n  - Home: index.md\n  - Dummy: dummy.md\n  - Notation: notation.md\n"
     config = config.replace("watch: [snippets, sitebuild]", "watch: [snippets]")
     (project / "mkdocs.yml").write_text(config, encoding="utf-8")
 
-    assert [c.stem for c in load_chapters(project / "mkdocs.yml")] == ["dummy"]
+    assert [c.stem for c in load_chapters(project / "mkdocs.yml")] == ["dummy", "notation"]
     record = tmp_path / "record"
     done, _ = build(tmp_path / "site", "--record", str(record), config=project / "mkdocs.yml")
     assert done.returncode == 0, done.stdout + done.stderr
