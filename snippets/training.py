@@ -186,7 +186,7 @@ def run_epoch(loss_fn, params, state, optimizer, data, key, batch_size):
 # --8<-- [end:epoch]
 
 
-# --8<-- [start:mixed_precision]
+# --8<-- [start:cast_floats]
 def cast_floats(tree, dtype):
     """Floating-point leaves in `dtype`; integer leaves (labels) unchanged."""
 
@@ -197,6 +197,10 @@ def cast_floats(tree, dtype):
     return jax.tree.map(cast, tree)
 
 
+# --8<-- [end:cast_floats]
+
+
+# --8<-- [start:mixed_precision]
 def mixed_precision(loss_fn, compute_dtype=jnp.bfloat16):
     """`loss_fn` computed on `compute_dtype` copies of float32 master
     parameters and inputs. The cast is differentiated too, so gradients come

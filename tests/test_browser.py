@@ -212,6 +212,7 @@ def test_math_survives_instant_navigation(browser, base_url):
         "linear-regression/",
         "optimizers/",
         "performance/",
+        "neural-networks/",
     ]
     for chapter in chapters:
         page.locator(f'.md-sidebar--primary a.md-nav__link[href$="{chapter}"]').first.click()

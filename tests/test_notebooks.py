@@ -24,6 +24,7 @@ def test_every_chapter_has_a_notebook():
         "linear-regression",
         "optimizers",
         "performance",
+        "neural-networks",
     }
 
 

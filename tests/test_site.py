@@ -23,6 +23,7 @@ CHAPTERS_WITH_NOTEBOOKS = [
     "linear-regression",
     "optimizers",
     "performance",
+    "neural-networks",
 ]
 
 
