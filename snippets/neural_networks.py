@@ -104,12 +104,13 @@ def accuracy(model, params, data):
 
 def classifier_loss(model):
     """The training objective loss(params, (x, y)) of a one-example model.
-    The logits go to float32 first: softmax is never computed in bfloat16."""
+    The softmax runs in float32 or wider, never in bfloat16."""
 
     def loss(params, data):
         x, y = data
-        logits = predict(model, params, x).astype(jnp.float32)
-        return mean_cross_entropy(logits, y)
+        logits = predict(model, params, x)
+        wide = jnp.promote_types(logits.dtype, jnp.float32)
+        return mean_cross_entropy(logits.astype(wide), y)
 
     return loss
 
