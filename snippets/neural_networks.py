@@ -254,14 +254,14 @@ if __name__ == "__main__":
 
     z = jnp.array([3.0, 1.0, -2.0])  # one example's logits, float32
     for scale in (1.0, 100.0):
-        naive = naive_cross_entropy(scale * z, 0)
-        stable = cross_entropy(scale * z, 0)
-        theirs = optax.softmax_cross_entropy_with_integer_labels(scale * z, 0)
+        naive = naive_cross_entropy(scale * z, 1)
+        stable = cross_entropy(scale * z, 1)
+        theirs = optax.softmax_cross_entropy_with_integer_labels(scale * z, 1)
         print(f"logits x {scale:g}: naive {naive:.6f}, "
               f"stable {stable:.6f}, optax {theirs:.6f}")
     print("exp(100) in float32:", jnp.exp(jnp.float32(100)))
-    assert not jnp.isfinite(naive_cross_entropy(100 * z, 0))
-    assert jnp.isfinite(cross_entropy(100 * z, 0))
+    assert not jnp.isfinite(naive_cross_entropy(100 * z, 1))
+    assert jnp.isfinite(cross_entropy(100 * z, 1))
     # --8<-- [end:overflow]
 
     # --8<-- [start:softmax_gradient]
@@ -339,7 +339,7 @@ if __name__ == "__main__":
     mlp_params = init_mlp(jax.random.key(4), [2, 64, 64, n_classes])
     mlp_loss = classifier_loss(mlp)
     value, grads = jax.jit(jax.value_and_grad(mlp_loss))(mlp_params, train_set)
-    print(f"loss at initialisation {value:.3f} (log K = {math.log(3):.3f})")
+    print(f"loss at start {value:.3f}, log K = {math.log(n_classes):.3f}")
     print("gradient shapes:", jax.tree.map(jnp.shape, grads))
     # --8<-- [end:first_mlp]
 
@@ -505,6 +505,20 @@ if __name__ == "__main__":
     chain_gap = jnp.max(jnp.abs(flat(ours_after) - flat(theirs_after)))
     print(f"after 200 steps, largest difference from optax: {chain_gap:.1e}")
     # --8<-- [end:chain_demo]
+
+    # --8<-- [start:clipped_sgd]
+    def largest_rise(history):  # the worst epoch-to-epoch increase
+        return float(np.max(np.diff(history["train"])))
+
+    clipped_params, clipped_history = fit(
+        mlp_loss, mlp_params, chain(clip_by_global_norm(1.0), sgd(eta)),
+        train_set, test_set, key, batch_size, epochs,
+    )
+    print("largest rise of the training loss from one epoch to the next: "
+          f"SGD {largest_rise(sgd_history):.3f}, "
+          f"clipped SGD {largest_rise(clipped_history):.3f}")
+    assert largest_rise(clipped_history) < largest_rise(sgd_history) / 2
+    # --8<-- [end:clipped_sgd]
 
     # --8<-- [start:final_fit]
     optimizer = chain(

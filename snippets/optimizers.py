@@ -20,8 +20,8 @@ class Optimizer(NamedTuple):
 
 def apply_updates(params, updates):
     """theta <- theta + u, leaf by leaf, for any pytree of parameters."""
-    # Each parameter keeps its dtype (as optax's apply_updates does).
-    def add(p, u):
+
+    def add(p, u):  # each parameter keeps its dtype, as in optax
         return jnp.asarray(p + u).astype(p.dtype)
 
     return jax.tree.map(add, params, updates)
