@@ -506,20 +506,6 @@ if __name__ == "__main__":
     print(f"after 200 steps, largest difference from optax: {chain_gap:.1e}")
     # --8<-- [end:chain_demo]
 
-    # --8<-- [start:clipped_sgd]
-    def largest_rise(history):  # the worst epoch-to-epoch increase
-        return float(np.max(np.diff(history["train"])))
-
-    clipped_params, clipped_history = fit(
-        mlp_loss, mlp_params, chain(clip_by_global_norm(1.0), sgd(eta)),
-        train_set, test_set, key, batch_size, epochs,
-    )
-    print("largest rise of the training loss from one epoch to the next: "
-          f"SGD {largest_rise(sgd_history):.3f}, "
-          f"clipped SGD {largest_rise(clipped_history):.3f}")
-    assert largest_rise(clipped_history) < largest_rise(sgd_history) / 2
-    # --8<-- [end:clipped_sgd]
-
     # --8<-- [start:final_fit]
     optimizer = chain(
         clip_by_global_norm(1.0),
