@@ -28,7 +28,29 @@ class Optimizer(NamedTuple):
 
 def apply_updates(params, updates):
     """theta <- theta + u, leaf by leaf, for any pytree of parameters."""
-    return jax.tree.map(lambda p, u: p + u, params, updates)
+
+    def add(p, u):  # each parameter keeps its dtype, as in optax
+        return jnp.asarray(p + u).astype(p.dtype)
+
+    return jax.tree.map(add, params, updates)
+
+
+def step_size(learning_rate, t):
+    """eta: a number, or a schedule's value after t steps taken."""
+    return learning_rate(t) if callable(learning_rate) else learning_rate
+
+
+def scaled(eta, direction):
+    """-eta * direction, in the direction's dtype: a schedule's float32
+    value must not turn bfloat16 updates into float32 ones."""
+    if not isinstance(eta, int | float):
+        eta = jnp.asarray(eta, direction.dtype)
+    return -eta * direction
+
+
+def keep_dtypes(new, old):
+    """The state's arrays keep the dtypes init gave them."""
+    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
 
 
 # --8<-- [end:interface]
@@ -36,6 +58,8 @@ def apply_updates(params, updates):
 
 # --8<-- [start:checks]
 def check_learning_rate(learning_rate):
+    if callable(learning_rate):
+        return  # a schedule: a function of the step count
     if isinstance(learning_rate, jax.core.Tracer):
         return  # a rate swept with vmap is traced: it has no value to check
     if not (math.isfinite(learning_rate) and learning_rate > 0):
@@ -69,6 +93,7 @@ def check_state(state_tree, grads):
 # --8<-- [start:sgd]
 class SGDState(NamedTuple):
     m: Any  # the momentum trace, shaped like the parameters
+    t: jax.Array  # the number of steps taken (a schedule reads it)
 
 
 def sgd(learning_rate, momentum=0.0, nesterov=False):
@@ -77,17 +102,19 @@ def sgd(learning_rate, momentum=0.0, nesterov=False):
     check_decay("momentum", momentum)
 
     def init(params):
-        return SGDState(m=jax.tree.map(jnp.zeros_like, params))
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return SGDState(zeros, jnp.zeros([], jnp.int32))
 
     def update(grads, state, params=None):
         check_state(state.m, grads)
+        eta = step_size(learning_rate, state.t)
         m = jax.tree.map(lambda g, m: g + momentum * m, grads, state.m)
         if nesterov:  # look one momentum step ahead
             direction = jax.tree.map(lambda g, m: g + momentum * m, grads, m)
         else:
             direction = m
-        updates = jax.tree.map(lambda d: -learning_rate * d, direction)
-        return updates, SGDState(m)
+        updates = jax.tree.map(lambda d: scaled(eta, d), direction)
+        return updates, SGDState(keep_dtypes(m, state.m), state.t + 1)
 
     return Optimizer(init, update)
 
@@ -98,6 +125,7 @@ def sgd(learning_rate, momentum=0.0, nesterov=False):
 # --8<-- [start:rmsprop]
 class RMSPropState(NamedTuple):
     v: Any  # running mean of g^2
+    t: jax.Array  # the number of steps taken (a schedule reads it)
 
 
 def rmsprop(learning_rate, decay=0.9, eps=1e-8, eps_in_sqrt=True):
@@ -112,17 +140,17 @@ def rmsprop(learning_rate, decay=0.9, eps=1e-8, eps_in_sqrt=True):
         return g / (jnp.sqrt(v) + eps)
 
     def init(params):
-        return RMSPropState(v=jax.tree.map(jnp.zeros_like, params))
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return RMSPropState(zeros, jnp.zeros([], jnp.int32))
 
     def update(grads, state, params=None):
         check_state(state.v, grads)
+        eta = step_size(learning_rate, state.t)
         v = jax.tree.map(
             lambda g, v: decay * v + (1 - decay) * g**2, grads, state.v
         )
-        updates = jax.tree.map(
-            lambda g, v: -learning_rate * scale(g, v), grads, v
-        )
-        return updates, RMSPropState(v)
+        updates = jax.tree.map(lambda g, v: scaled(eta, scale(g, v)), grads, v)
+        return updates, RMSPropState(keep_dtypes(v, state.v), state.t + 1)
 
     return Optimizer(init, update)
 
@@ -150,22 +178,26 @@ def scale_by_adam(grads, state, b1, b2, eps):
         m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
         return m_hat / (jnp.sqrt(v_hat) + eps)
 
-    return jax.tree.map(direction, m, v), AdamState(t, m, v)
+    moments = keep_dtypes(m, state.m), keep_dtypes(v, state.v)
+    return jax.tree.map(direction, m, v), AdamState(t, *moments)
 
 
-def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
-    """u = -eta m_hat / (sqrt(v_hat) + eps)."""
+def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, mu_dtype=None):
+    """u = -eta m_hat / (sqrt(v_hat) + eps). m and v take the parameters'
+    dtype; `mu_dtype` keeps m in another (say float32 for bfloat16)."""
     check_learning_rate(learning_rate)
     check_decay("b1", b1)
     check_decay("b2", b2)
 
     def init(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(jnp.zeros([], jnp.int32), zeros, zeros)
+        m = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
+        v = jax.tree.map(jnp.zeros_like, params)
+        return AdamState(jnp.zeros([], jnp.int32), m, v)
 
     def update(grads, state, params=None):
+        eta = step_size(learning_rate, state.t)
         direction, state = scale_by_adam(grads, state, b1, b2, eps)
-        return jax.tree.map(lambda d: -learning_rate * d, direction), state
+        return jax.tree.map(lambda d: scaled(eta, d), direction), state
 
     return Optimizer(init, update)
 
@@ -175,7 +207,13 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
 
 # --8<-- [start:adamw]
 def adamw(
-    learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-4, mask=None
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    weight_decay=1e-4,
+    mask=None,
+    mu_dtype=None,
 ):
     """u = -eta (m_hat / (sqrt(v_hat) + eps) + omega theta), as optax and
     PyTorch do. `mask`, a pytree of bools like the parameters, limits the
@@ -184,9 +222,10 @@ def adamw(
         raise ValueError(
             f"weight_decay must be a number >= 0, got {weight_decay}"
         )
-    base = adam(learning_rate, b1, b2, eps)  # checks the other arguments
+    base = adam(learning_rate, b1, b2, eps, mu_dtype)  # checks the rest
 
     def update(grads, state, params):
+        eta = step_size(learning_rate, state.t)
         direction, state = scale_by_adam(grads, state, b1, b2, eps)
         decay = jax.tree.map(lambda p: weight_decay * p, params)
         if mask is not None:
@@ -194,7 +233,7 @@ def adamw(
                 lambda d, keep: d if keep else jnp.zeros_like(d), decay, mask
             )
         updates = jax.tree.map(
-            lambda d, w: -learning_rate * (d + w), direction, decay
+            lambda d, w: scaled(eta, d + w), direction, decay
         )
         return updates, state
 

@@ -59,7 +59,10 @@ def test_a_new_chapter_needs_only_its_page_its_snippets_and_its_nav_line(tmp_pat
     (project / "snippets" / "dummy.py").write_text(DUMMY_SNIPPETS, encoding="utf-8")
     config = CONFIG_FILE.read_text(encoding="utf-8")
     nav = config.index("\nnav:\n")
-    config = config[:nav] + "\nnav:\n  - Home: index.md\n  - Dummy: dummy.md\n  - Notation: notation.md\n"
+    config = (
+        config[:nav]
+        + "\nnav:\n  - Home: index.md\n  - Dummy: dummy.md\n  - Notation: notation.md\n"
+    )
     config = config.replace("watch: [snippets, sitebuild]", "watch: [snippets]")
     (project / "mkdocs.yml").write_text(config, encoding="utf-8")
 

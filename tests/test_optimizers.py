@@ -272,7 +272,7 @@ def test_the_iteration_matrices_are_one_step_of_the_optimizers():
     lam, eta, mu = 3.0, 0.1, 0.7
     for nesterov, matrix in [(False, heavy_ball_matrix), (True, nesterov_matrix)]:
         optimizer = sgd(eta, momentum=mu, nesterov=nesterov)
-        state = SGDState(m=jnp.array(0.4))
+        state = SGDState(m=jnp.array(0.4), t=jnp.array(0))
         theta = jnp.array(1.5)
         update, state = optimizer.update(lam * theta, state)
         predicted = matrix(eta * lam, mu) @ np.array([1.5, eta * 0.4])
