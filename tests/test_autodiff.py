@@ -451,14 +451,37 @@ def test_debug_nans_points_at_the_first_nan():
 
 
 def test_control_flow_on_a_tracer_fails_and_both_fixes_are_relu(key):
-    with pytest.raises(jax.errors.TracerBoolConversionError, match="relu_python"):
+    with pytest.raises(jax.errors.TracerBoolConversionError, match="relu_python") as err:
         jax.jit(relu_python)(1.0)
+    assert "argument x" in str(err.value)
     xs = jax.random.normal(key, (100,))
     expected = np.maximum(np.asarray(xs), 0)
     np.testing.assert_array_equal(jax.jit(relu_where)(xs), expected)
     np.testing.assert_array_equal(jax.jit(jax.vmap(relu_cond))(xs), expected)
     slopes = jax.vmap(jax.grad(relu_cond))(xs)
     np.testing.assert_array_equal(slopes, (np.asarray(xs) > 0).astype(np.float32))
+
+
+def test_cond_is_a_case_and_becomes_a_select_under_vmap():
+    assert "case" in operations(relu_cond, 1.0)
+    batched = operations(jax.vmap(relu_cond), jnp.ones(4))
+    assert "select" in batched and "case" not in batched
+
+
+def test_cond_gradient_has_no_where_trap_even_under_vmap():
+    """vmap turns the cond into selects, of the branches' results and of their
+    derivatives: the nan of sqrt(-1) is selected away, never multiplied by 0."""
+
+    def sqrt_or_zero_cond(x):
+        return jax.lax.cond(x > 0, jnp.sqrt, jnp.zeros_like, x)
+
+    xs = jnp.array([-4.0, -1.0, 0.0, 0.25, 9.0])
+    expected = np.where(np.asarray(xs) > 0, 0.5 / np.sqrt(np.maximum(np.asarray(xs), 1e-30)), 0)
+    inside = jax.vmap(jax.grad(sqrt_or_zero_cond))(xs)
+    outside = jax.grad(lambda x: jax.vmap(sqrt_or_zero_cond)(x).sum())(xs)
+    jitted = jax.jit(jax.grad(lambda x: jax.vmap(sqrt_or_zero_cond)(x).sum()))(xs)
+    for slopes in (inside, outside, jitted):
+        np.testing.assert_allclose(slopes, expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("power", [0, 1, 2, 3])
@@ -486,6 +509,62 @@ def test_compile_counter_counts_only_its_function():
     assert counter.count == 3
 
 
+def test_weak_type_is_part_of_the_signature_and_explained():
+    @jax.jit
+    def triple(x):
+        return 3 * x
+
+    counts = []
+    for x in (2.0, 5.0, jnp.float32(2.0), jnp.float32(7.0), 3.0):
+        with count_compiles("triple") as counter:
+            triple(x)
+        counts.append(counter.count)
+    assert counts == [1, 0, 1, 0, 0]  # weak, same; strong, same; weak again
+    with count_compiles("triple") as counter:
+        triple(jnp.float16(1.0))
+    assert counter.count == 1 and len(counter.reasons) == 1
+    assert "f16" in counter.reasons[0]
+
+
+def test_the_page_recompile_list():
+    """The page's sequence of calls, on a fresh copy of power_sum."""
+    fresh = jax.jit(power_sum.__wrapped__, static_argnames="power")
+    x3 = jnp.arange(3.0)
+    calls = [(x3, 2), (x3 + 1, 2), (jnp.arange(4.0), 2), (jnp.arange(3), 2)]
+    calls += [(x3, 3), (x3, 2), (2.0, 2), (jnp.float32(2.0), 2)]
+    counts = []
+    for x, power in calls:
+        with count_compiles("power_sum") as counter:
+            fresh(x, power)
+        counts.append(counter.count)
+    assert counts == [1, 0, 1, 1, 1, 0, 1, 1]
+
+
+def test_x64_mode_is_part_of_the_key_and_globals_are_read_once():
+    @jax.jit
+    def halve(x):
+        return x / 2
+
+    x = jnp.arange(3.0)  # float32, made before x64 is switched on
+    with count_compiles("halve") as counter:
+        halve(x)
+        halve(x)
+        with jax.enable_x64(True):
+            halve(x)
+    assert counter.count == 2
+
+    offset = [jnp.float32(1.0)]  # read while tracing, built into the program
+
+    @jax.jit
+    def shift(x):
+        return x + offset[0]
+
+    assert jnp.array_equal(shift(x), x + 1)
+    offset[0] = jnp.float32(100.0)
+    assert jnp.array_equal(shift(x), x + 1)  # stale: no new trace
+    assert jnp.array_equal(shift(x[:2]), x[:2] + 100)  # a new trace reads it
+
+
 def test_fresh_closures_compile_and_arguments_do_not():
     x = jnp.arange(3.0)
     with count_compiles("scale_by") as closures:
@@ -499,12 +578,22 @@ def test_fresh_closures_compile_and_arguments_do_not():
 
 def test_at_updates_match_numpy_copies(key):
     x = jax.random.normal(key, (6,))
-    reference = np.array(x)
+    before = np.array(x)  # a copy, taken before the updates
+    reference = before.copy()
     reference[[1, 4]] = 2.0
     reference[0] += 5.0
     y = x.at[jnp.array([1, 4])].set(2.0).at[0].add(5.0)
     np.testing.assert_allclose(y, reference, rtol=1e-6)
-    assert not jnp.array_equal(x, y)  # x itself never changed
+    np.testing.assert_array_equal(np.asarray(x), before)  # x itself never changed
+
+
+def test_updating_an_input_without_donation_copies_it():
+    big = jnp.ones(100_000)
+    memory = jax.jit(lambda x: x.at[0].set(1.0)).lower(big).compile().memory_analysis()
+    assert memory.output_size_in_bytes == big.nbytes and memory.alias_size_in_bytes == 0
+    donated = jax.jit(lambda x: x.at[0].set(1.0), donate_argnums=0)
+    memory = donated.lower(big).compile().memory_analysis()
+    assert memory.alias_size_in_bytes == big.nbytes
 
 
 def test_donated_input_is_consumed_and_output_correct():
@@ -519,3 +608,12 @@ def test_donated_input_is_consumed_and_output_correct():
     np.testing.assert_array_equal(y, expected)
     memory = decay_in_place.lower(y).compile().memory_analysis()
     assert memory.alias_size_in_bytes == memory.output_size_in_bytes == 4000
+
+
+@pytest.mark.parametrize("fn", [jnp.sum, lambda x: jnp.concatenate([x, x])], ids=["sum", "concat"])
+def test_donation_without_a_usable_output_warns_and_keeps_the_input(fn):
+    x = jnp.arange(10.0)
+    with pytest.warns(UserWarning, match="donated buffers were not usable"):
+        jax.jit(fn, donate_argnums=0)(x)
+    assert not x.is_deleted()
+    np.testing.assert_array_equal(np.asarray(x), np.arange(10.0))  # still readable
