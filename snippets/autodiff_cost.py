@@ -220,10 +220,12 @@ if __name__ == "__main__":
     # --8<-- [start:hvp_small]
     theta = jnp.array([0.5, -1.0, 2.0, 0.0, 1.5])
     v = jnp.array([1.0, 2.0, -1.0, 0.5, 0.0])  # a direction
-    H = jax.hessian(jax.nn.logsumexp)(theta)  # (5, 5), all of it
+    loss = jax.nn.logsumexp
+    H = jax.jit(jax.hessian(loss))(theta)  # (5, 5), all of it
     s = jax.nn.softmax(theta)
     H_by_hand = jnp.diag(s) - jnp.outer(s, s)
-    product = hvp(jax.nn.logsumexp, theta, v)
+    hvp_jit = jax.jit(functools.partial(hvp, loss))  # (theta, v) -> H v
+    product = hvp_jit(theta, v)
     print("H v by hvp:    ", product)
     print("H v by hessian:", H @ v)
     assert jnp.allclose(H, H_by_hand, atol=1e-6)
@@ -234,12 +236,10 @@ if __name__ == "__main__":
     p_large = 2000
     theta = jnp.linspace(-3.0, 3.0, p_large)
     v = jnp.cos(jnp.arange(p_large))
-    loss = jax.nn.logsumexp
 
     def full(theta, v):
         return jax.hessian(loss)(theta) @ v
 
-    hvp_jit = jax.jit(lambda theta, v: hvp(loss, theta, v))
     assert jnp.allclose(hvp_jit(theta, v), jax.jit(full)(theta, v), atol=1e-6)
     hvp_seconds = seconds(hvp_jit, theta, v)
     full_seconds = seconds(jax.jit(full), theta, v)
