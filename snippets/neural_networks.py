@@ -282,7 +282,6 @@ def float32_logits(model):
 
 
 # --8<-- [start:matmul_time]
-import re
 import time
 
 
@@ -297,14 +296,6 @@ def matmul_seconds(dtype, n=1024, repeats=5):
         product(a).block_until_ready()
         times.append(time.perf_counter() - started)
     return float(np.median(times))
-
-
-def multiplies_in_float32(dtype):
-    """Whether XLA compiles a product of `dtype` matrices to a float32 one
-    (with conversions around it), read from the compiled program."""
-    a = jnp.ones((8, 8), dtype)
-    program = jax.jit(lambda a: a @ a).lower(a).compile().as_text()
-    return re.search(r"f32\[[\d,]*\]\S* dot\(", program) is not None
 
 
 # --8<-- [end:matmul_time]
@@ -720,7 +711,6 @@ if __name__ == "__main__":
     size = 1024
     float32_ms = 1e3 * matmul_seconds(jnp.float32, size)
     bfloat16_ms = 1e3 * matmul_seconds(jnp.bfloat16, size)
-    widens = multiplies_in_float32(jnp.bfloat16)
     # --8<-- [end:matmul_demo]
 
     # --8<-- [start:overfit]

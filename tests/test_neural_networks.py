@@ -31,7 +31,6 @@ from snippets.neural_networks import (
     make_spirals,
     mean_cross_entropy,
     mlp,
-    multiplies_in_float32,
     naive_cross_entropy,
     predict,
     predicted_noise,
@@ -367,11 +366,6 @@ def test_float32_logits_keep_the_softmax_out_of_bfloat16(spirals):
         x = spirals[0][0].astype(jnp.float64)
         loss = classifier_loss(float32_logits(mlp))
         assert dtypes_of("exp", loss, wide, (x, spirals[0][1])) == {"float64"}
-
-
-def test_the_compiled_program_is_read_for_float32_products():
-    assert multiplies_in_float32(jnp.float32)
-    assert not multiplies_in_float32(jnp.int32)
 
 
 # ------------------------------------------------------------ smoothness
