@@ -213,7 +213,8 @@ def cast_floats(tree, dtype):
 def mixed_precision(loss_fn, compute_dtype=jnp.bfloat16):
     """`loss_fn` computed on `compute_dtype` copies of float32 master
     parameters and inputs. The cast is differentiated too, so gradients come
-    back in float32, and the optimizer updates the float32 masters."""
+    back as float32 (with the accuracy of `compute_dtype`), and the
+    optimizer updates the float32 masters."""
 
     def loss(params, batch):
         params = cast_floats(params, compute_dtype)
