@@ -165,8 +165,9 @@ class AdamState(NamedTuple):
     v: Any  # running mean of g^2
 
 
-def scale_by_adam(grads, state, b1, b2, eps):
-    """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+def adam_moments(grads, state, b1, b2, eps):
+    """One more gradient into Adam's moments; returns (direction, state).
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
     m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t);
     direction = m_hat / (sqrt(v_hat) + eps)."""
     check_state(state.m, grads)
@@ -196,7 +197,7 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, mu_dtype=None):
 
     def update(grads, state, params=None):
         eta = step_size(learning_rate, state.t)
-        direction, state = scale_by_adam(grads, state, b1, b2, eps)
+        direction, state = adam_moments(grads, state, b1, b2, eps)
         return jax.tree.map(lambda d: scaled(eta, d), direction), state
 
     return Optimizer(init, update)
@@ -226,7 +227,7 @@ def adamw(
 
     def update(grads, state, params):
         eta = step_size(learning_rate, state.t)
-        direction, state = scale_by_adam(grads, state, b1, b2, eps)
+        direction, state = adam_moments(grads, state, b1, b2, eps)
         decay = jax.tree.map(lambda p: weight_decay * p, params)
         if mask is not None:
             decay = jax.tree.map(
