@@ -176,6 +176,9 @@ def uses(code: str, tool: str) -> bool:
 
 def test_no_page_uses_a_tool_before_the_page_that_teaches_it():
     teaches = {page.name: front_matter(page).get("teaches") or [] for page in PAGES}
+    listed = [tool for tools in teaches.values() for tool in tools]
+    twice = sorted({tool for tool in listed if listed.count(tool) > 1})
+    assert not twice, f"each tool has one teacher; these are listed twice: {twice}"
     taught_by = {tool: name for name, tools in teaches.items() for tool in tools}
     for tool in ["jax.grad", "jax.vmap", "jax.jit", "jax.lax.scan", "jax.hessian"]:
         assert tool in taught_by, f"no page's front matter teaches {tool}"
