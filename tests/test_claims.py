@@ -161,8 +161,12 @@ def test_every_nav_page_says_what_it_teaches():
 
 def uses(code: str, tool: str) -> bool:
     """Whether `code` calls or names `tool` (e.g. jax.lax.scan): by a dotted
-    suffix of at least two parts (lax.scan), or by a name imported from it."""
+    suffix of at least two parts (lax.scan), or by a name imported from it.
+    A method of a class (jax.Array.at, jax.stages.Lowered.compile) counts
+    wherever an attribute of that name is used (x.at[...], .compile())."""
     parts = tool.split(".")
+    if len(parts) > 2 and parts[-2][:1].isupper():
+        return re.search(rf"\.{re.escape(parts[-1])}\b", code) is not None
     names = [".".join(parts[i:]) for i in range(len(parts) - 1)]
     imported = re.search(
         rf"^\s*from\s+{re.escape('.'.join(parts[:-1]))}\s+import\s+.*\b{parts[-1]}\b",
@@ -200,6 +204,8 @@ def test_tool_detection_reads_aliases_and_imports():
     assert uses("from jax import grad\ngrad(f)", "jax.grad")
     assert not uses("jax.value_and_grad(f)", "jax.grad")
     assert not uses("import numpy as np\nnp.sum(x)", "jax.numpy")
+    assert uses("y = x.at[0].set(1.0)", "jax.Array.at")
+    assert not uses("y = x.at_least(2)", "jax.Array.at")
 
 
 def test_the_first_chapter_uses_no_jax_at_all():
