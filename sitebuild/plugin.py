@@ -152,7 +152,11 @@ class SitePlugin(BasePlugin):
 
     def on_page_content(self, html: str, page, config, files) -> str:
         notebook = self.notebooks.get(page.file.src_uri)
-        return notebook_html.finish(html, notebook) if notebook is not None else html
+        if notebook is None:
+            return html
+        # The notebook repeats its chapter word for word: search finds the chapter.
+        page.meta.setdefault("search", {})["exclude"] = True
+        return notebook_html.finish(html, notebook)
 
     def _fresh_workdir(self) -> Path:
         """Where generated files live during a build. With the local cache on, a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import jax
@@ -114,3 +115,10 @@ def test_every_chapter_has_its_snippets_and_its_test_module(chapter):
     module = chapter.replace("-", "_")
     assert (ROOT / "snippets" / f"{module}.py").is_file(), f"snippets/{module}.py"
     assert (ROOT / "tests" / f"test_{module}.py").is_file(), f"tests/test_{module}.py"
+
+
+def test_search_finds_each_chapter_once_not_its_notebook_copy(site_build):
+    index = json.loads(site_build.html("search/search_index.json"))
+    locations = [doc["location"] for doc in index["docs"]]
+    assert not [loc for loc in locations if loc.startswith("notebooks/")]
+    assert any(loc.startswith("derivatives/") for loc in locations)
