@@ -10,7 +10,7 @@ import sys
 import jax
 import numpy as np
 
-from snippets.llama import forward
+from snippets.llama import check_tokens, forward
 from snippets.llama_checkpoint import load_checkpoint
 from snippets.llama_generate import decode_bytes, encode_bytes, generate
 
@@ -19,12 +19,15 @@ def parse_tokens(text):
     try:
         return np.array([[int(t) for t in text.split(",")]], np.int32)
     except ValueError:
-        raise ValueError(f"--tokens takes integers and commas, not {text!r}") from None
+        message = f"--tokens takes integers and commas, not {text!r}"
+        raise ValueError(message) from None
 
 
 def logits_command(args):
     params, config = load_checkpoint(args.checkpoint)
-    logits = forward(params, parse_tokens(args.tokens), config)
+    tokens = parse_tokens(args.tokens)
+    check_tokens(tokens, config)  # jit sees tracers: check the values here
+    logits = jax.jit(forward, static_argnames="config")(params, tokens, config)
     np.save(args.out, np.asarray(logits, np.float32))  # [1, T, V]
     print(f"wrote {args.out}: float32 logits of shape {logits.shape}")
 

@@ -1,11 +1,14 @@
 """Chapter "Llama from scratch": the model's sizes, named as in transformers."""
 
 # --8<-- [start:config]
+import math
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Llama3Scaling(NamedTuple):
@@ -115,19 +118,22 @@ def param_shapes(config):
     return shapes
 
 
+@partial(jax.jit, static_argnames=("config", "dtype"))
 def init_params(config, key, dtype=jnp.float32):
     """Normal(0, 0.02) matrices, as transformers draws them; norms of 1."""
     shapes = param_shapes(config)
-    layer_shapes = shapes.pop("layers")
-    keys = iter(jax.random.split(key, len(shapes) + len(layer_shapes)))
-
-    def init(name, shape):
-        if name.endswith("norm"):  # RMSNorm weights start at 1
-            return jnp.ones(shape, dtype)
-        return 0.02 * jax.random.normal(next(keys), shape, dtype)
-
-    params = {name: init(name, s) for name, s in shapes.items()}
-    params["layers"] = {name: init(name, s) for name, s in layer_shapes.items()}
+    leaves, tree = jax.tree.flatten(shapes, is_leaf=lambda s: type(s) is tuple)
+    # One draw cut into pieces: XLA compiles a draw per tensor many times
+    # slower (seconds each on a CPU).
+    sizes = [math.prod(shape) for shape in leaves]
+    flat = 0.02 * jax.random.normal(key, (sum(sizes),), dtype)
+    pieces = jnp.split(flat, np.cumsum(sizes)[:-1])
+    arrays = [x.reshape(s) for x, s in zip(pieces, leaves, strict=True)]
+    params = jax.tree.unflatten(tree, arrays)
+    # RMSNorm weights start at 1: the norm alone, at first.
+    params["norm"] = jnp.ones_like(params["norm"])
+    for name in ["attn_norm", "mlp_norm"]:
+        params["layers"][name] = jnp.ones_like(params["layers"][name])
     return params
 
 
