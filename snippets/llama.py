@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 # --8<-- [end:setup]
 
-from snippets.llama_layers import causal_mask, mlp, rms_norm, rope_angles
-from snippets.llama_layers import attention, rope_frequencies
+from snippets.llama_layers import (
+    attention, causal_mask, mlp, rms_norm, rope_angles, rope_frequencies,
+)  # fmt: skip
 
 
 # --8<-- [start:block]

@@ -31,7 +31,7 @@ HF_TOP = {
 }  # fmt: skip
 
 
-def to_hf(params, config):
+def to_hf(params):
     """{HF name: array}. torch's Linear stores [out, in]: transpose."""
     tensors = {}
     for name, hf in HF_TOP.items():
@@ -90,7 +90,7 @@ def save_checkpoint(directory, params, config):
     """Write config.json and model.safetensors, as save_pretrained does."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = to_hf(params, config)
+    tensors = to_hf(params)
     dtype = str(next(iter(tensors.values())).dtype)
     text = json.dumps(config_to_hf(config, dtype), indent=2)
     (directory / "config.json").write_text(text + "\n")

@@ -36,7 +36,7 @@ def generate_command(args):
     params, config = load_checkpoint(args.checkpoint)
     if config.vocab_size != 256:
         raise ValueError(
-            f"--prompt is read as UTF-8 bytes, a vocabulary of 256, but this "
+            "--prompt is read as UTF-8 bytes, a vocabulary of 256, but this "
             f"checkpoint has vocab_size={config.vocab_size}: its tokenizer is "
             "not the byte one (the logits command takes token ids)"
         )
@@ -51,7 +51,7 @@ def generate_command(args):
 
 def parser():
     top = argparse.ArgumentParser(prog="python -m snippets.llama")
-    commands = top.add_subparsers(dest="command", required=True)
+    commands = top.add_subparsers(dest="command")
     logits = commands.add_parser("logits", help="write logits [1, T, V]")
     logits.add_argument("--tokens", required=True, help="ids, e.g. 1,5,9")
     logits.add_argument("--out", required=True, help="a .npy file")
@@ -72,6 +72,9 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.command is None:  # nothing asked: say what there is
+        parser().print_help()
+        return 0
     try:
         args.run(args)
     except ValueError as error:  # bad input: say what, without a traceback

@@ -123,8 +123,8 @@ def init_params(config, key, dtype=jnp.float32):
     """Normal(0, 0.02) matrices, as transformers draws them; norms of 1."""
     shapes = param_shapes(config)
     leaves, tree = jax.tree.flatten(shapes, is_leaf=lambda s: type(s) is tuple)
-    # One draw cut into pieces: XLA compiles a draw per tensor many times
-    # slower (seconds each on a CPU).
+    # One draw, cut into pieces: with a draw per tensor, XLA's compile
+    # takes seconds per tensor on a CPU.
     sizes = [math.prod(shape) for shape in leaves]
     flat = 0.02 * jax.random.normal(key, (sum(sizes),), dtype)
     pieces = jnp.split(flat, np.cumsum(sizes)[:-1])

@@ -38,6 +38,7 @@ def decode_step(params, tokens, cache, start, config):
 def sample(logits, key, temperature=1.0, top_k=None, top_p=None):
     """One token per row of logits [B, V]. Temperature 0 is greedy; top_k
     keeps the k likeliest tokens, top_p the fewest whose mass reaches p."""
+    check_sampling(temperature, top_k, top_p, vocab_size=logits.shape[-1])
     if temperature == 0:
         return jnp.argmax(logits, axis=-1)
     logits = logits.astype(jnp.float32) / temperature
@@ -54,6 +55,15 @@ def sample(logits, key, temperature=1.0, top_k=None, top_p=None):
     return jax.random.categorical(key, logits, axis=-1)
 
 
+def check_sampling(temperature, top_k, top_p, vocab_size):
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0, not {temperature}")
+    if top_k is not None and not 1 <= top_k <= vocab_size:
+        raise ValueError(f"top_k must lie in 1..{vocab_size}, not {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must lie in (0, 1], not {top_p}")
+
+
 # --8<-- [end:sample]
 
 
@@ -63,7 +73,7 @@ def generate(params, prompt, config, new_tokens, key, **sampling):
     prompt into the cache, then one cached step per token."""
     if new_tokens < 1:
         raise ValueError(f"new_tokens must be at least 1, got {new_tokens}")
-    check_tokens(prompt, config, length=np.shape(prompt)[1] + new_tokens)
+    check_tokens(prompt, config, length=np.shape(prompt)[-1] + new_tokens)
     prompt = jnp.asarray(prompt)
     batch, length = prompt.shape
     dtype = params["embed"].dtype  # the cache holds what the layers compute

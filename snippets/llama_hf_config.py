@@ -1,11 +1,11 @@
 """Chapter "Llama from scratch": config.json, as transformers reads it."""
 
-from dataclasses import asdict
-
 from snippets.llama_config import Llama3Scaling, LlamaConfig
 
 
 # --8<-- [start:config_json]
+from dataclasses import asdict
+
 REQUIRED = [
     "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
     "num_attention_heads",

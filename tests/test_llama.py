@@ -140,20 +140,20 @@ def test_llama3_frequencies_equal_meta_loop():
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
-def test_kv_cache_decode_from_nonzero_start_equals_full_forward(checkpoint, tokens):
+def test_kv_cache_decode_from_nonzero_start_equals_full_forward(checkpoint):
+    """A prompt of 7, a chunk of 6 at positions 7..12, then 27 single tokens:
+    each call starts where the cache ends, and matches the full forward."""
     params, config = load_checkpoint(checkpoint[0])
     length = 40
     sequence = np.random.default_rng(2).integers(0, 61, size=(2, length)).astype(np.int32)
     full = np.asarray(jit_forward(params, jnp.asarray(sequence), config))
     cache = init_cache(config, 2, length)
-    start = 7
-    logits, cache = decode_step(params, jnp.asarray(sequence[:, :start]), cache, 0, config)
-    np.testing.assert_allclose(logits, full[:, :start], rtol=1e-5, atol=1e-5)
-    steps = []
-    for t in range(start, length):  # 33 single-token steps after the prompt
-        logits, cache = decode_step(params, jnp.asarray(sequence[:, t : t + 1]), cache, t, config)
-        steps.append(np.asarray(logits[:, 0]))
-    np.testing.assert_allclose(np.stack(steps, 1), full[:, start:], rtol=1e-5, atol=1e-5)
+    pieces = [(0, 7), (7, 13)] + [(t, t + 1) for t in range(13, length)]
+    logits = []
+    for start, end in pieces:
+        step, cache = decode_step(params, jnp.asarray(sequence[:, start:end]), cache, start, config)
+        logits.append(np.asarray(step))
+    np.testing.assert_allclose(np.concatenate(logits, axis=1), full, rtol=1e-5, atol=1e-5)
     # The cache holds keys after RoPE, num_key_value_heads wide.
     assert cache[0].shape == (config.num_hidden_layers, 2, length, 2, 16)
 
@@ -192,10 +192,10 @@ def test_sampling_follows_the_filtered_distribution():
     )
     # top_p: the fewest likeliest tokens whose probability reaches p.
     np.testing.assert_allclose(
-        frequencies(top_p=0.7), renormalised(probs * [1, 1, 0, 0, 0]), atol=0.015
+        frequencies(top_p=0.65), renormalised(probs * [1, 1, 0, 0, 0]), atol=0.015
     )
     np.testing.assert_allclose(
-        frequencies(top_p=0.71), renormalised(probs * [1, 1, 1, 0, 0]), atol=0.015
+        frequencies(top_p=0.75), renormalised(probs * [1, 1, 1, 0, 0]), atol=0.015
     )
     # Temperature 2 samples from probs ** (1/2), renormalised.
     np.testing.assert_allclose(frequencies(temperature=2.0), renormalised(probs**0.5), atol=0.015)
@@ -216,7 +216,7 @@ def test_gradients_equal_float64_central_differences(tied, tokens):
         params, jnp.asarray(tokens), config
     )
     assert abs(float(loss) - reference_loss(tensors, cfg, tokens)) < 1e-5
-    grads = {k: g.astype(np.float64) for k, g in to_hf(grads, config).items()}
+    grads = {k: g.astype(np.float64) for k, g in to_hf(grads).items()}
     assert grads.keys() == tensors.keys()
     rng = np.random.default_rng(5)
     directions = [{k: rng.normal(size=v.shape) for k, v in tensors.items()} for _ in range(2)]
@@ -391,6 +391,16 @@ def test_bad_tokens_and_configs_say_what_is_wrong(checkpoint):
         forward(params, np.zeros((1, 65), np.int32), config)
     with pytest.raises(ValueError, match="70 positions do not fit"):
         generate(params, np.zeros((1, 50), np.int32), config, 20, jax.random.key(0))
+    bad_sampling = {
+        "new_tokens must be at least 1": {"new_tokens": 0},
+        "temperature must be >= 0": {"temperature": -1.0},
+        r"top_k must lie in 1\.\.61, not 62": {"top_k": 62},
+        r"top_p must lie in \(0, 1\], not 0": {"top_p": 0.0},
+    }
+    for message, change in bad_sampling.items():
+        with pytest.raises(ValueError, match=message):
+            arguments = {"new_tokens": 2, "key": jax.random.key(0)} | change
+            generate(params, np.zeros((1, 3), np.int32), config, **arguments)
     bad_configs = {
         "head_dim must be even": {"head_dim": 7},
         "num_hidden_layers must be an integer >= 1": {"num_hidden_layers": 0},
@@ -426,6 +436,7 @@ def test_command_line_generates_bytes(tmp_path, capsys, key):
     params = init_params(config, key)
     save_checkpoint(tmp_path, params, config)
     args = ["generate", "--checkpoint", str(tmp_path), "--prompt", "héllo", "--max-new-tokens", "6"]
+    assert main([]) == 0 and "logits" in capsys.readouterr().out  # no command: help
     assert main([*args, "--temperature", "0"]) == 0
     expected = generate(
         params, encode_bytes("héllo"), config, 6, jax.random.key(0), temperature=0.0

@@ -48,6 +48,13 @@ HF_CONFIG = {
     },
 }
 
+# Checkpoints that save_checkpoint writes and transformers then reads.
+OURS = {
+    "untied": {"tie_word_embeddings": False},
+    "tied": {"tie_word_embeddings": True},
+    "default-rope": {"rope_scaling": None, "rope_theta": 500000.0},  # "rope_scaling": null
+}
+
 
 def require_reference():
     """The environment must exist and match requirements-hf.txt. Locally
@@ -73,12 +80,12 @@ def hf(tmp_path_factory):
     require_reference()
     root = tmp_path_factory.mktemp("hf")
     ours = {}
-    for tied in [False, True]:
-        cfg = tiny_config(tie_word_embeddings=tied)
-        written = write_checkpoint(root / f"written-{tied}", cfg, random_tensors(cfg, seed=3))
+    for name, changes in OURS.items():
+        cfg = tiny_config(**changes)
+        written = write_checkpoint(root / f"written-{name}", cfg, random_tensors(cfg, seed=3))
         params, config = load_checkpoint(written)
-        save_checkpoint(root / f"ours-{tied}", params, config)  # what we test
-        ours[tied] = root / f"ours-{tied}"
+        save_checkpoint(root / f"ours-{name}", params, config)  # what we test
+        ours[name] = root / f"ours-{name}"
     saved = {
         tied: {
             "dir": str(root / f"hf-{tied}"),
@@ -106,11 +113,11 @@ def hf(tmp_path_factory):
     return ours, {tied: root / f"hf-{tied}" for tied in saved}, versions
 
 
-@pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied"])
-def test_logits_equal_transformers_on_a_checkpoint_saved_here(hf, tied):
+@pytest.mark.parametrize("name", OURS)
+def test_logits_equal_transformers_on_a_checkpoint_saved_here(hf, name):
     ours, _, versions = hf
     assert versions["transformers"] == "5.23.0"
-    directory = ours[tied]
+    directory = ours[name]
     # transformers found every tensor it needs, and nothing it does not know.
     loading = json.loads((directory / "hf_loading.json").read_text())
     assert loading["missing_keys"] == [] and loading["unexpected_keys"] == [], loading
