@@ -14,10 +14,15 @@ if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ]; the
 fi
 
 # torch wheels exist for Python 3.10 to 3.13; 3.11 first, for the CPU wheel
-# that some machines keep on disk (pip's find-links).
+# that some machines keep on disk (pip's find-links), pyenv's 3.11 too when
+# PYENV_VERSION selects another.
 find_python() {
-  local candidate
-  for candidate in "${PYTHON_HF:-}" python3.11 python3.12 python3.13 python3; do
+  local candidate pyenv_311=()
+  if command -v pyenv >/dev/null 2>&1; then
+    pyenv_311=("$(pyenv root)"/versions/3.11*/bin/python3.11)
+  fi
+  for candidate in "${PYTHON_HF:-}" python3.11 "${pyenv_311[@]}" python3.12 python3.13 \
+    python3; do
     [ -n "$candidate" ] || continue
     if command -v "$candidate" >/dev/null 2>&1 &&
       "$candidate" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info < (3, 14))' \
