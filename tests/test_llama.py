@@ -28,6 +28,7 @@ from snippets.llama_generate import (
 from snippets.llama_hf_config import config_from_hf
 from snippets.llama_layers import apply_rope, rope_angles, rope_frequencies
 from tests.llama_reference import (
+    inverse_frequencies,
     random_tensors,
     reference_logits,
     reference_loss,
@@ -127,8 +128,6 @@ def test_rope_scores_depend_only_on_position_difference():
 
 
 def test_llama3_frequencies_equal_meta_loop():
-    from tests.llama_reference import inverse_frequencies
-
     cfg = tiny_config()
     config = config_from_hf(cfg)
     ours = np.asarray(rope_frequencies(config))
