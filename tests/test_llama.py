@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from sitebuild.pages import ROOT
+from sitebuild.page import ROOT
 from snippets.llama import forward, next_token_loss
 from snippets.llama_checkpoint import load_checkpoint, save_checkpoint, to_hf
 from snippets.llama_config import Llama3Scaling, LlamaConfig, init_params

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from sitebuild.pages import ROOT
+from sitebuild.page import ROOT
 from snippets.llama import forward
 from snippets.llama_checkpoint import load_checkpoint, save_checkpoint
 from tests.llama_reference import random_tensors, tiny_config, write_checkpoint
