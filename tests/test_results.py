@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sitebuild import results, tested_on
+from sitebuild import bench_tables, results, results_files, tested_on
 from sitebuild.page import PageError
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">
@@ -53,9 +53,9 @@ def test_unknown_marker_names_the_page_and_line():
 
 
 def test_missing_results_file_says_so(monkeypatch, tmp_path):
-    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    monkeypatch.setattr(results_files, "RESULTS", tmp_path)
     with pytest.raises(PageError, match=r"bench-cpu\.json is missing"):
-        results.machines_table()
+        results_files.machines_table()
 
 
 def _bench(platform, classic, scan):
@@ -112,8 +112,10 @@ def test_claims_are_judged_from_the_numbers(monkeypatch, tmp_path):
     gpu = _bench("gpu", 5.0, 0.01)
     gpu["suites"][1]["bandwidth"]["floor_step_GBps"] = 4000.0  # above the H100's peak
     (tmp_path / "bench-h100.json").write_text(json.dumps(gpu))
-    monkeypatch.setattr(results, "RESULTS", tmp_path)
-    rows = {line.split(" | ")[0].strip("| "): line for line in results.claims_table().splitlines()}
+    monkeypatch.setattr(results_files, "RESULTS", tmp_path)
+    rows = {
+        line.split(" | ")[0].strip("| "): line for line in bench_tables.claims_table().splitlines()
+    }
     jit_row = next(r for k, r in rows.items() if k.startswith("`jit(vmap(grad))` costs"))
     assert "| 1.3x ✗ | 1.3x ✗ |" in jit_row
     comprehension = next(r for k, r in rows.items() if k.startswith("`vmap(grad)`, no jit"))
@@ -130,8 +132,8 @@ def test_bandwidth_table_names_its_references_and_the_peak(monkeypatch, tmp_path
     cpu["suites"][1]["read_reference"] = "x.sum() + y.sum()"
     (tmp_path / "bench-cpu.json").write_text(json.dumps(cpu))
     (tmp_path / "bench-h100.json").write_text(json.dumps(gpu))
-    monkeypatch.setattr(results, "RESULTS", tmp_path)
-    cpu_row, gpu_row = results.bandwidth_table().splitlines()[2:]
+    monkeypatch.setattr(results_files, "RESULTS", tmp_path)
+    cpu_row, gpu_row = bench_tables.bandwidth_table().splitlines()[2:]
     assert "`x.sum() + y.sum()`" in cpu_row and "none published" in cpu_row
     assert "`x · y`" in gpu_row and "| 3,350 | 0% |" in gpu_row  # 10 of 3,350 GB/s
 
@@ -142,15 +144,15 @@ def test_loop_table_shows_fresh_memory_only_where_counted(monkeypatch, tmp_path)
     cpu["suites"][1]["fresh_bytes_per_step"] = {loop: 80e6, scan: 8e6}
     (tmp_path / "bench-cpu.json").write_text(json.dumps(cpu))
     (tmp_path / "bench-h100.json").write_text(json.dumps(gpu))
-    monkeypatch.setattr(results, "RESULTS", tmp_path)
-    cpu_row, gpu_row = results.loop_table().splitlines()[2:]
+    monkeypatch.setattr(results_files, "RESULTS", tmp_path)
+    cpu_row, gpu_row = bench_tables.loop_table().splitlines()[2:]
     assert "| 20 µs | 10 µs | 10 µs | 80.0 / 8.0 |" in cpu_row  # 2 x 10 ms / 1000
     assert gpu_row.endswith("| not counted in this run |")
 
 
 def test_committed_results_use_one_size_key_and_record_the_extrapolation_limit():
-    for name in results.BENCH_FILES:
-        result = results.load(name)
+    for name in results_files.BENCH_FILES:
+        result = results_files.load(name)
         assert result["max_extrapolation"] == 1000
         assert all("n" in s and "N" not in s for s in result["suites"])
 
