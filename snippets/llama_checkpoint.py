@@ -8,8 +8,7 @@ model.safetensors.index.json), with transformers' names and shapes.
 import json
 from pathlib import Path
 
-import jax.numpy as jnp
-import ml_dtypes  # noqa: F401  NumPy learns bfloat16: Llama 3 files hold it
+import jax.numpy as jnp  # also teaches NumPy bfloat16, which Llama files hold
 import numpy as np
 from safetensors.numpy import load_file, save_file
 # --8<-- [end:checkpoint_setup]

@@ -1,7 +1,9 @@
-"""`python -m snippets.llama`: logits and text from a checkpoint directory.
+"""`python -m snippets.llama`: logits and text from a checkpoint directory,
+and the chapter's model trained on the site's own text.
 
 python -m snippets.llama logits --checkpoint DIR --tokens 1,5,9 --out x.npy
 python -m snippets.llama generate --checkpoint DIR --prompt "Once"
+python -m snippets.llama train --out DIR --steps 300
 """
 
 import argparse
@@ -13,6 +15,7 @@ import numpy as np
 from snippets.llama import check_tokens, forward
 from snippets.llama_checkpoint import load_checkpoint
 from snippets.llama_generate import decode_bytes, encode_bytes, generate
+from snippets.llama_train_cli import add_train_command
 
 
 def parse_tokens(text):
@@ -64,9 +67,9 @@ def parser():
     gen.add_argument("--top-p", type=float, default=None)
     gen.add_argument("--seed", type=int, default=0)
     gen.set_defaults(run=generate_command)
-    # A `train` command joins these when the chapter trains its model.
     for command in (logits, gen):
         command.add_argument("--checkpoint", required=True, help="a directory")
+    add_train_command(commands)
     return top
 
 
