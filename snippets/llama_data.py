@@ -69,7 +69,9 @@ def sample_windows(key, chunks, batch_size, length):
     rows = jax.random.randint(chunk_key, (batch_size,), 0, chunks.shape[0])
     last_start = chunks.shape[1] - length - 1
     starts = jax.random.randint(offset_key, (batch_size,), 0, last_start + 1)
-    columns = starts[:, None] + jnp.arange(length + 1)  # [batch, length + 1]
+    columns = (
+        starts[:, None] + jnp.arange(length + 1)[None, :]
+    )  # [batch, length+1]
     return chunks[rows[:, None], columns]
 
 

@@ -15,6 +15,7 @@ from snippets.llama_train import (
     CHAPTER_MODEL,
     Settings,
     bits_per_byte,
+    check_training,
     llama_optimizer,
     train,
 )
@@ -50,9 +51,8 @@ def progress_line(steps, shape, out=sys.stderr):
         first.setdefault("time", now)  # after step 1, which compiled
         first.setdefault("step", step)
         done = (step - first["step"]) * shape[0] * shape[1]
-        rate = done / max(now - first["time"], 1e-9)
-        out.write(f"\rstep {step}/{steps}  loss {float(loss):.3f}  ")
-        out.write(f"{rate:,.0f} tokens/s  ")
+        rate = f"{done / (now - first['time']):,.0f} tokens/s" if done else ""
+        out.write(f"\rstep {step}/{steps}  loss {float(loss):.3f}  {rate}  ")
         if step == steps:
             out.write("\n")
         out.flush()
@@ -63,6 +63,7 @@ def progress_line(steps, shape, out=sys.stderr):
 def train_command(args):
     config, shape = CHAPTER_MODEL, (args.batch_size, args.seq_len)
     train_chunks, held_out = split_corpus(read_corpus(REPOSITORY))
+    check_training(args.steps, shape, train_chunks.shape[1], config)
     params = init_params(config, jax.random.key(args.seed))
     optimizer = llama_optimizer(params, args.steps, peak=args.peak_lr)
     dtype = jnp.bfloat16 if args.bf16 else None
