@@ -53,3 +53,21 @@ def package_phrase(page: Page) -> str:
     if not names:
         return "nothing beyond Python"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+IMPORTS_MARKER = "<!-- imports -->"
+
+
+def imports_table(pages: dict[str, Page]) -> str:
+    """Every package the pages import, its version, and the chapters that
+    import it, in nav order (`pages`: title in the nav -> page)."""
+    users: dict[str, list[str]] = {}
+    versions: dict[str, str] = {}
+    for title, page in pages.items():
+        for name, version in page_packages(page).items():
+            users.setdefault(name, []).append(title)
+            versions[name] = version
+    rows = ["| package | version | imported by |", "| --- | --- | --- |"]
+    for name in sorted(users, key=str.lower):
+        rows.append(f"| `{name}` | {versions[name]} | {', '.join(users[name])} |")
+    return "\n".join(rows)

@@ -26,7 +26,7 @@ from mkdocs.structure.files import File, Files
 from sitebuild import notebook_html, record, results
 from sitebuild.cache import RunCache
 from sitebuild.chapters import TABLE_MARKER, chapter_table, read_chapters, with_notebooks
-from sitebuild.imports import package_phrase
+from sitebuild.imports import IMPORTS_MARKER, imports_table, package_phrase
 from sitebuild.notebook import build_notebook
 from sitebuild.page import Page, PageError, display_name, parse_page, snippet_expander
 from sitebuild.palette import PALETTES
@@ -137,10 +137,18 @@ class SitePlugin(BasePlugin):
                 self.runs.get(page.file.src_uri),
                 repository=config["extra"].get("repository") or None,
                 packages=package_phrase(parsed) if parsed.notebook else "",
-                markers={TABLE_MARKER: chapter_table(self.chapters)},
+                markers=self._markers(),
             )
         except PageError as err:
             raise PluginError(str(err)) from err
+
+    def _markers(self) -> dict:
+        """Lines of the home page drawn from every chapter: the table, the imports."""
+        pages = {c.title: self.pages[c.src_uri] for c in self.chapters if c.src_uri in self.pages}
+        return {
+            TABLE_MARKER: lambda: chapter_table(self.chapters),
+            IMPORTS_MARKER: lambda: imports_table(pages),
+        }
 
     def on_page_content(self, html: str, page, config, files) -> str:
         notebook = self.notebooks.get(page.file.src_uri)

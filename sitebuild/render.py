@@ -65,8 +65,9 @@ def render(
 ) -> str:
     """The page's Markdown body, with everything its run produced in place.
 
-    `markers` maps extra `<!-- name -->` lines to their Markdown (the home
-    page's chapter table); `<!-- results: NAME -->` lines come from results/.
+    `markers` maps extra `<!-- name -->` lines to functions returning their
+    Markdown (the home page's chapter table); `<!-- results: NAME -->` lines
+    come from results/.
     """
     outputs = {block.fence.lineno: block.output for block in run.blocks} if run else {}
     values = run.values if run else {}
@@ -81,7 +82,7 @@ def render(
             continue
         for line in segment.lines:
             if line.strip() in markers:
-                lines.append(markers[line.strip()])
+                lines.append(markers[line.strip()]())
                 continue
             lines.append(figure_pair(fill_placeholders(line, values)))
             if box_due and line.startswith("# "):

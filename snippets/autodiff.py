@@ -40,6 +40,19 @@ def grad_from_vjp(loss):
 # --8<-- [end:grad_from_vjp]
 
 
+# --8<-- [start:lowered_operations]
+import re
+
+
+def operations(fn, *args):
+    """The operations of jit(fn)'s program as XLA receives it, in order."""
+    lowered = jax.jit(fn).lower(*args)  # traced and translated, not compiled
+    return re.findall(r"stablehlo\.(\w+)", lowered.as_text())
+
+
+# --8<-- [end:lowered_operations]
+
+
 if __name__ == "__main__":
     # --8<-- [start:jvp_product]
     x = jnp.array([1.0, 2.0, 0.5])
@@ -55,7 +68,7 @@ if __name__ == "__main__":
     # --8<-- [start:vjp_product]
     y, pullback = jax.vjp(f, x)  # runs f now, returns the way back
     y_bar = jnp.array([1.0, -0.5])  # a cotangent: one number per output
-    (x_bar,) = pullback(y_bar)
+    (x_bar,) = pullback(y_bar)  # a tuple: one cotangent per argument of f
     print("vjp       =", x_bar)
     print("y_bar @ J =", y_bar @ J)
     assert jnp.allclose(x_bar, y_bar @ J)
@@ -107,10 +120,7 @@ if __name__ == "__main__":
     # --8<-- [end:vjp_residual_sin]
 
     # --8<-- [start:compiled_grad_sin]
-    import re
-
-    lowered = jax.jit(jax.grad(jnp.sin)).lower(1.0).as_text()
-    operations = re.findall(r"stablehlo\.(\w+)", lowered)
-    print("operations XLA is given:", operations)
-    assert "sine" not in operations and "cosine" in operations
+    given = operations(jax.grad(jnp.sin), 1.0)
+    print("operations XLA is given:", given)
+    assert "sine" not in given and "cosine" in given
     # --8<-- [end:compiled_grad_sin]

@@ -3,6 +3,8 @@
 import jax  # shown by snippets/autodiff.py:setup
 import jax.numpy as jnp
 
+from snippets.autodiff import operations  # shown by autodiff.py
+
 # --8<-- [start:cost_setup]
 import functools
 import time
@@ -28,9 +30,10 @@ def dense_layer(p, q):
 
 # --8<-- [start:measure]
 def seconds(fn, *args, repeats=7):
-    """Fastest wall time of fn(*args), after a first call that compiles.
+    """Fastest wall time of fn(*args) over `repeats` calls.
 
-    The fastest call is the one least disturbed by other programs.
+    One call first, which compiles fn if it is not compiled yet. The fastest
+    call is the one least disturbed by other programs.
     """
     jax.block_until_ready(fn(*args))
     times = []
@@ -50,6 +53,10 @@ def compiled_cost(fn, *args):
     return compiled, flops, allocated
 
 
+# --8<-- [end:measure]
+
+
+# --8<-- [start:formatting]
 def compare(name_a, a, name_b, b, fewer):
     """'a needed 12× less time than b', whichever way the numbers came out."""
     (low_name, low), (high_name, high) = sorted(
@@ -68,12 +75,12 @@ def size(n_bytes):
     return f"{n_bytes:.0f} B"
 
 
-# --8<-- [end:measure]
+# --8<-- [end:formatting]
 
 
 # --8<-- [start:residual_model]
 def block(x, w):
-    """One layer of a toy network: a residual tanh with a scalar weight."""
+    """One layer of a toy network: tanh(w x) plus a skip connection."""
     return jnp.tanh(w * x) + x
 
 
@@ -96,30 +103,13 @@ def residual_bytes(fn, *args):
     return sum(leaf.size * leaf.dtype.itemsize for leaf in leaves)
 
 
-def count_in_jaxpr(jaxpr, primitive):
-    """How many times `primitive` appears in a jaxpr, nested ones included."""
-    count = 0
-    for equation in jaxpr.eqns:
-        count += equation.primitive.name == primitive
-        for param in equation.params.values():
-            inner = getattr(param, "jaxpr", param)  # a ClosedJaxpr holds one
-            if hasattr(inner, "eqns"):
-                count += count_in_jaxpr(inner, primitive)
-    return count
-
-
-def tanh_count(fn, *args):
-    """How many tanh the program of fn evaluates."""
-    return count_in_jaxpr(jax.make_jaxpr(fn)(*args).jaxpr, "tanh")
-
-
 # --8<-- [end:residual_model]
 
 
 # --8<-- [start:hvp]
-def hvp(fn, x, x_dot):
-    """H x_dot without H: forward mode (jvp) over reverse mode (grad)."""
-    return jax.jvp(jax.grad(fn), (x,), (x_dot,))[1]
+def hvp(loss, theta, v):
+    """H v without H: forward mode (jvp) over reverse mode (grad)."""
+    return jax.jvp(jax.grad(loss), (theta,), (v,))[1]
 
 
 # --8<-- [end:hvp]
@@ -128,25 +118,29 @@ def hvp(fn, x, x_dot):
 if __name__ == "__main__":
     # --8<-- [start:modes_measured]
     shapes = {"wide": (2000, 10), "tall": (10, 2000)}  # (p inputs, q outputs)
-    rows, verdicts, flop_ratio = [], {}, {}
+    rows, verdicts, flop_ratio, cost = [], {}, {}, {}
     for shape, (p, q) in shapes.items():
         layer, x = dense_layer(p, q), jnp.linspace(-1.0, 1.0, p)
-        cost = {}  # tool name -> (FLOPs, bytes, seconds)
         for tool in (jax.jacfwd, jax.jacrev):
             compiled, flops, allocated = compiled_cost(tool(layer), x)
-            cost[tool.__name__] = flops, allocated, seconds(compiled, x)
+            took = seconds(compiled, x)
+            cost[shape, tool.__name__] = flops, allocated, took
             rows.append(
-                f"| {shape}, {p} → {q} | `{tool.__name__}` | {flops / 1e6:.2f} M"
-                f" | {size(allocated)} | {cost[tool.__name__][2] * 1e3:.3f} ms |"
+                f"| {shape}, {p} → {q} | `{tool.__name__}` "
+                f"| {flops / 1e6:.2f} M | {size(allocated)} "
+                f"| {took * 1e3:.3f} ms |"
             )
-        fwd, rev = cost["jacfwd"], cost["jacrev"]
+        fwd, rev = cost[shape, "jacfwd"], cost[shape, "jacrev"]
         flop_ratio[shape] = fwd[0] / rev[0]
+        measures = ["fewer FLOPs", "less memory", "less time"]
         verdicts[shape] = "\n".join(
-            "- " + compare("`jacfwd`", fwd[i], "`jacrev`", rev[i], fewer)
-            for i, fewer in enumerate(
-                ["fewer FLOPs", "less memory", "less time"]
-            )
+            "- " + compare("`jacfwd`", a, "`jacrev`", b, fewer)
+            for a, b, fewer in zip(fwd, rev, measures, strict=True)
         )
+        if jax.default_backend() == "cpu":  # GPU counts may miss cuBLAS work
+            predicted = (p + 1) / (q + 1)  # f once, then p or q more passes
+            assert abs(flop_ratio[shape] / predicted - 1) < 0.2
+            assert fwd[1] >= 4 * p * p  # jacfwd holds all p tangents at once
     modes_table = "\n".join(
         [
             "| shape, p → q | tool | FLOPs | memory | time |",
@@ -159,13 +153,13 @@ if __name__ == "__main__":
     # --8<-- [start:residuals_measured]
     x = jnp.linspace(-1.0, 1.0, 1000)  # activations: 4 kB each
     activation_bytes = x.nbytes
-    residual_rows, kept = [], {}
+    kept = {}
     for depth in (4, 16, 64):
         ws = jnp.linspace(0.5, 1.5, depth)
         for remat in (False, True):
             loss = functools.partial(deep_loss, x=x, remat=remat)
             kept[depth, remat] = residual_bytes(loss, ws)
-            tanhs = tanh_count(jax.grad(loss), ws)
+            tanhs = operations(jax.grad(loss), ws).count("tanh")
             print(
                 f"depth {depth:2}, checkpoint {remat!s:5}: "
                 f"{kept[depth, remat]:7} bytes kept, {tanhs:3} tanh"
@@ -182,6 +176,27 @@ if __name__ == "__main__":
     assert per_layer == 2 * activation_bytes + weight
     assert per_layer_remat == activation_bytes + weight
     # --8<-- [end:residuals_measured]
+
+    # --8<-- [start:residuals_named]
+    w0, w1 = 0.5, 1.5  # two layers
+    x1 = block(x, w0)
+    _, pullback = jax.vjp(lambda ws: deep_loss(ws, x), jnp.array([w0, w1]))
+    leaves = jax.tree.leaves(pullback)
+    expected = {
+        "x, the input": x,
+        "1 - tanh²(w0 x)": 1 - jnp.tanh(w0 * x) ** 2,
+        "x1 = block(x, w0)": x1,
+        "1 - tanh²(w1 x1)": 1 - jnp.tanh(w1 * x1) ** 2,
+        "w1": jnp.float32(w1),
+        "2 x2, from the loss": 2 * block(x1, w1),
+    }
+    assert len(leaves) == len(expected)
+    for name, array in expected.items():
+        same = [leaf for leaf in leaves if leaf.shape == array.shape]
+        same = [leaf for leaf in same if jnp.allclose(leaf, array, atol=1e-6)]
+        assert len(same) == 1, name  # each expected array is kept, once
+        print(f"kept: {name:20} {same[0].dtype}{list(same[0].shape)}")
+    # --8<-- [end:residuals_named]
 
     # --8<-- [start:residuals_compiled]
     grad_bytes = {}
@@ -203,30 +218,37 @@ if __name__ == "__main__":
     # --8<-- [end:residuals_compiled]
 
     # --8<-- [start:hvp_small]
-    x = jnp.array([0.5, -1.0, 2.0, 0.0, 1.5])
-    x_dot = jnp.array([1.0, 2.0, -1.0, 0.5, 0.0])
-    H = jax.jit(jax.hessian(jax.nn.logsumexp))(x)  # (5, 5), all of it
-    s = jax.nn.softmax(x)
+    theta = jnp.array([0.5, -1.0, 2.0, 0.0, 1.5])
+    v = jnp.array([1.0, 2.0, -1.0, 0.5, 0.0])  # a direction
+    loss = jax.nn.logsumexp
+    H = jax.jit(jax.hessian(loss))(theta)  # (5, 5), all of it
+    s = jax.nn.softmax(theta)
     H_by_hand = jnp.diag(s) - jnp.outer(s, s)
-    product = jax.jit(hvp, static_argnums=0)(jax.nn.logsumexp, x, x_dot)
-    print("H x_dot by hvp:    ", product)
-    print("H x_dot by hessian:", H @ x_dot)
+    hvp_jit = jax.jit(functools.partial(hvp, loss))  # (theta, v) -> H v
+    product = hvp_jit(theta, v)
+    print("H v by hvp:    ", product)
+    print("H v by hessian:", H @ v)
     assert jnp.allclose(H, H_by_hand, atol=1e-6)
-    assert jnp.allclose(product, H @ x_dot, atol=1e-6)
+    assert jnp.allclose(product, H @ v, atol=1e-6)
     # --8<-- [end:hvp_small]
 
     # --8<-- [start:hvp_large]
     p_large = 2000
-    x = jnp.linspace(-3.0, 3.0, p_large)
-    x_dot = jnp.cos(jnp.arange(p_large))
-    hvp_jit = jax.jit(lambda x, x_dot: hvp(jax.nn.logsumexp, x, x_dot))
-    full_jit = jax.jit(
-        lambda x, x_dot: jax.hessian(jax.nn.logsumexp)(x) @ x_dot
-    )
-    assert jnp.allclose(hvp_jit(x, x_dot), full_jit(x, x_dot), atol=1e-6)
-    hvp_seconds = seconds(hvp_jit, x, x_dot)
-    full_seconds = seconds(full_jit, x, x_dot)
-    hessian_bytes = p_large * p_large * x.dtype.itemsize
+    theta = jnp.linspace(-3.0, 3.0, p_large)
+    v = jnp.cos(jnp.arange(p_large))
+
+    def full(theta, v):
+        return jax.hessian(loss)(theta) @ v
+
+    assert jnp.allclose(hvp_jit(theta, v), jax.jit(full)(theta, v), atol=1e-6)
+    hvp_seconds = seconds(hvp_jit, theta, v)
+    full_seconds = seconds(jax.jit(full), theta, v)
+    grad_seconds = seconds(jax.jit(jax.grad(loss)), theta)
+    _, _, hvp_bytes = compiled_cost(hvp_jit, theta, v)
+    _, _, gradient_bytes = compiled_cost(jax.grad(loss), theta)
+    vector_bytes = theta.nbytes  # one vector of p numbers
+    assert hvp_bytes <= gradient_bytes + 4 * vector_bytes  # + a few vectors
+    hessian_bytes = p_large * p_large * theta.dtype.itemsize
     hvp_verdict = compare(
         "`hvp`",
         hvp_seconds,

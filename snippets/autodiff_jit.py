@@ -3,6 +3,8 @@
 import jax  # shown by snippets/autodiff.py:setup
 import jax.numpy as jnp
 
+from snippets.autodiff import operations  # shown by autodiff.py
+
 # --8<-- [start:jit_setup]
 import contextlib
 import functools
@@ -33,14 +35,18 @@ def relu_cond(x):
 
 # --8<-- [start:count_compiles]
 class CompileCounter(logging.Handler):
-    """Counts JAX's 'Compiling jit(name) ...' log records for one function."""
+    """Counts JAX's 'Compiling jit(name) ...' log records for one function,
+    and keeps JAX's explanations of why it traced again."""
 
     def __init__(self, name):
         super().__init__()
-        self.prefix, self.count = f"Compiling jit({name})", 0
+        self.prefix, self.count, self.reasons = f"Compiling jit({name})", 0, []
 
     def emit(self, record):
-        self.count += record.getMessage().startswith(self.prefix)
+        message = record.getMessage()
+        self.count += message.startswith(self.prefix)
+        if message.startswith("TRACING CACHE MISS"):
+            self.reasons.append(message)
 
 
 @contextlib.contextmanager
@@ -50,7 +56,7 @@ def count_compiles(name):
     logger.addHandler(counter)
     quiet, logger.propagate = logger.propagate, False  # count, don't print
     try:
-        with jax.log_compiles(True):
+        with jax.log_compiles(True), jax.explain_cache_misses(True):
             yield counter
     finally:
         logger.removeHandler(counter)
@@ -64,6 +70,7 @@ def count_compiles(name):
 @functools.partial(jax.jit, static_argnames="power")
 def power_sum(x, power):
     """sum(x ** power); `power` is static: a Python int while tracing."""
+    assert type(x.size) is int  # a shape is never a tracer: no need for static
     if power == 0:  # fine: power is a plain int, not a tracer
         return jnp.asarray(x.size, x.dtype)
     return jnp.sum(x**power)
@@ -94,7 +101,11 @@ if __name__ == "__main__":
     try:
         jax.jit(relu_python)(1.0)
     except jax.errors.TracerBoolConversionError as err:
-        print(f"{type(err).__name__}: {err}")
+        message = str(err)  # it also names a file and line: not printed here
+        print(f"{type(err).__name__}: {message.splitlines()[0]}")
+        for words in ("the function relu_python", "the argument x"):
+            assert words in message
+            print("the message names", words)
     # --8<-- [end:control_flow_error]
 
     # --8<-- [start:control_flow_fixed]
@@ -104,17 +115,24 @@ if __name__ == "__main__":
     print("grads:    ", jax.vmap(jax.grad(relu_cond))(xs))
     assert jnp.all(jax.jit(jax.vmap(relu_cond))(xs) == jnp.maximum(xs, 0))
 
-    def primitives(fn, *args):
-        return [eqn.primitive.name for eqn in jax.make_jaxpr(fn)(*args).eqns]
-
-    alone, batched = (
-        primitives(relu_cond, 1.0),
-        primitives(jax.vmap(relu_cond), xs),
-    )
-    print("alone:     ", alone)
-    print("under vmap:", batched)
-    assert "cond" in alone and "cond" not in batched  # vmap: both branches
+    alone = operations(relu_cond, 1.0)  # the program XLA is given
+    batched = operations(jax.vmap(relu_cond), xs)
+    print("alone:     ", [op for op in alone if op in ("case", "select")])
+    print("under vmap:", [op for op in batched if op in ("case", "select")])
+    assert "case" in alone and "case" not in batched  # vmap: both branches
     # --8<-- [end:control_flow_fixed]
+
+    # --8<-- [start:cond_and_nan]
+    def sqrt_or_zero_cond(x):
+        return jax.lax.cond(x > 0, jnp.sqrt, jnp.zeros_like, x)
+
+    roots = jnp.array([-1.0, 4.0])
+    slopes = jax.vmap(jax.grad(sqrt_or_zero_cond))(roots)
+    through_vmap = jax.grad(lambda x: jax.vmap(sqrt_or_zero_cond)(x).sum())
+    print("grad of the cond version, vmapped:", slopes, through_vmap(roots))
+    assert jnp.array_equal(slopes, through_vmap(roots))
+    assert slopes[0] == 0.0  # no nan: each branch's derivative, then select
+    # --8<-- [end:cond_and_nan]
 
     # --8<-- [start:recompiles]
     x3 = jnp.arange(3.0)
@@ -136,6 +154,38 @@ if __name__ == "__main__":
         print(f"{label:34} compiles: {counter.count}")
     assert compiles == [1, 0, 1, 1, 1, 0, 1, 1]
     # --8<-- [end:recompiles]
+
+    # --8<-- [start:explain_misses]
+    @jax.jit
+    def double(x):
+        return 2 * x
+
+    with count_compiles("double") as counter:
+        double(2.0)
+        double(jnp.float32(2.0))
+    reason = counter.reasons[-1].splitlines()[-1].split("https")[0]
+    print("JAX's reason for the second trace:", reason.strip(" *"))
+    assert "weak_type=False" in reason and "weak_type=True" in reason
+    # --8<-- [end:explain_misses]
+
+    # --8<-- [start:cache_key_more]
+    with count_compiles("power_sum") as counter, jax.enable_x64(True):
+        power_sum(x3, 2)  # float32[3] again, but with 64-bit mode on
+    print("same arguments, jax_enable_x64 on, compiles:", counter.count)
+    assert counter.count == 1  # configuration is part of the key
+
+    offset = jnp.float32(1.0)  # a global array, read by the function
+
+    @jax.jit
+    def shift(x):
+        return x + offset
+
+    before = shift(x3)
+    offset = jnp.float32(100.0)  # no new signature: no new trace
+    after = shift(x3)
+    print("after changing the global:", after, "(still x + 1)")
+    assert jnp.array_equal(before, after)
+    # --8<-- [end:cache_key_more]
 
     # --8<-- [start:closure_recompiles]
     with count_compiles("scale_by") as closures:
@@ -166,7 +216,18 @@ if __name__ == "__main__":
     compiled = jax.jit(sin_then_update).lower(big).compile()
     scratch = compiled.memory_analysis().temp_size_in_bytes
     print(f"scratch bytes for sin and two updates of 4 MB: {scratch}")
-    assert scratch < big.nbytes  # no copy: the updates happen in place
+    assert scratch < big.nbytes  # no copy: the updates go into sin's output
+
+    def update_only(x):
+        return x.at[0].set(1.0)
+
+    memory = jax.jit(update_only).lower(big).compile().memory_analysis()
+    print(
+        f"update of the input itself: {memory.output_size_in_bytes} bytes "
+        f"of new output, {memory.alias_size_in_bytes} in the input's memory"
+    )
+    assert memory.output_size_in_bytes == big.nbytes  # a copy of x
+    assert memory.alias_size_in_bytes == 0
     # --8<-- [end:immutable]
 
     # --8<-- [start:donation]
@@ -188,7 +249,7 @@ if __name__ == "__main__":
     memory = decay_in_place.lower(y).compile().memory_analysis()
     print(
         f"XLA: {memory.output_size_in_bytes} output bytes, "
-        f"{memory.alias_size_in_bytes} of them in the donated input"
+        f"{memory.alias_size_in_bytes} of them aliased to the donated input"
     )
     assert memory.alias_size_in_bytes == memory.output_size_in_bytes
     # --8<-- [end:donation]
@@ -196,8 +257,23 @@ if __name__ == "__main__":
     # --8<-- [start:donation_unused]
     import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        jax.jit(jnp.sum, donate_argnums=0)(jnp.ones(10))  # no output to reuse
-    print(f"{caught[0].category.__name__}: {caught[0].message}")
+    def donate(fn):
+        """jit(fn) on a donated float32[10]: (input deleted, JAX's warnings)."""
+        x = jnp.ones(10)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            jax.jit(fn, donate_argnums=0)(x)
+        return x.is_deleted(), [str(w.message).splitlines()[0] for w in caught]
+
+    same_shape = donate(lambda x: 2 * x)
+    reshaped = donate(lambda x: (2 * x).reshape(2, 5))  # XLA's choice
+    summed = donate(jnp.sum)  # no output of 10 numbers
+    for name, (deleted, warned) in [
+        ("float32[10]", same_shape),
+        ("float32[2, 5]", reshaped),
+        ("float32[], the sum", summed),
+    ]:
+        print(f"output {name:18}  x deleted: {deleted!s:5}  warnings: {warned}")
+    assert same_shape == (True, [])
+    assert not summed[0] and summed[1]  # a warning, and x stays alive
     # --8<-- [end:donation_unused]

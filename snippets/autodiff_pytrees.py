@@ -49,7 +49,8 @@ if __name__ == "__main__":
     key = jax.random.key(0)
     print(key)
     assert str(key.dtype) == "key<fry>"  # Threefry, JAX's default generator
-    assert jax.random.key_data(key).dtype == jnp.uint32  # two 32-bit words
+    words = jax.random.key_data(key)  # the two 32-bit words under the key
+    assert words.dtype == jnp.uint32 and words.shape == (2,)
     first = jax.random.normal(key, (3,))
     again = jax.random.normal(key, (3,))
     print("first:", first)
@@ -139,8 +140,8 @@ if __name__ == "__main__":
 
     W, b = jnp.full((1, 1), 0.5), jnp.full((1, 1), 0.2)
     g_W, g_b = jax.jit(jax.grad(line_loss, argnums=(0, 1)))(W, b, x, y)
-    residual = x @ W + b - y  # (n, 1); by hand: 2/n xᵀr and 2/n Σ r
+    error = x @ W + b - y  # (n, 1), prediction minus target
     print("d𝓛/dW:", g_W, " d𝓛/db:", g_b)
-    assert jnp.allclose(g_W, 2 * x.T @ residual / len(x), atol=1e-6)
-    assert jnp.allclose(g_b, 2 * jnp.mean(residual, keepdims=True), atol=1e-6)
+    assert jnp.allclose(g_W, 2 * x.T @ error / len(x), atol=1e-6)
+    assert jnp.allclose(g_b, 2 * jnp.mean(error, keepdims=True), atol=1e-6)
     # --8<-- [end:argnums]

@@ -74,7 +74,7 @@ if __name__ == "__main__":
     xs = jnp.linspace(-2 * jnp.pi, 2 * jnp.pi, 1001)  # (1001,)
     vmap_error = max_abs_error(dsin_everywhere(xs), jnp.cos(xs))
     print(f"{xs.size} points, largest |grad(sin) - cos| = {vmap_error}")
-    assert vmap_error < 1e-6
+    assert vmap_error == 0.0  # the same cos, rounded the same way
     # --8<-- [end:vmap_grad]
 
     # --8<-- [start:grad_of_sum]
@@ -101,6 +101,8 @@ if __name__ == "__main__":
     # --8<-- [start:machine_epsilon]
     eps32, eps64 = np.finfo(np.float32).eps, np.finfo(np.float64).eps
     print(f"machine epsilon: float32 {eps32:.1e}, float64 {eps64:.1e}")
+    # the gap from 1 to the next larger number (below 1 the gap is half that)
+    assert np.nextafter(np.float32(1), np.float32(2)) - 1 == eps32
     # --8<-- [end:machine_epsilon]
 
     # --8<-- [start:sweep_steps]
@@ -150,13 +152,22 @@ if __name__ == "__main__":
     # --8<-- [end:slopes]
 
     # --8<-- [start:best_step]
-    # the best steps, against the estimates sqrt(eps) and eps^(1/3)
-    forward_h = hs[forward64.argmin()] / np.sqrt(eps64)
-    central_h = hs[central64.argmin()] / np.cbrt(eps64)
-    print(f"best h / sqrt(eps): {forward_h:.2f} (forward)")
-    print(f"best h / eps^(1/3): {central_h:.2f} (central)")
-    assert 0.1 < forward_h < 10 and 0.1 < central_h < 10
     assert central64.min() > 100 * eps64  # far from float64's own precision
+    # one point can be lucky; the median error over many points is not
+    points = np.linspace(0.5, 1.5, 21)
+    with jax.enable_x64():
+        errors_at = [  # a (forward, central) pair of errors per point
+            difference_errors(jnp.sin, float(np.cos(p)), p, hs, jnp.float64)
+            for p in points
+        ]
+    forward_typical = np.median([f for f, _ in errors_at], axis=0)
+    central_typical = np.median([c for _, c in errors_at], axis=0)
+    # the best steps, against the estimates sqrt(eps) and eps^(1/3)
+    forward_h = hs[forward_typical.argmin()] / np.sqrt(eps64)
+    central_h = hs[central_typical.argmin()] / np.cbrt(eps64)
+    print(f"median over {points.size} points, best h / sqrt(eps): ", end="")
+    print(f"{forward_h:.2f} (forward); best h / eps^(1/3): {central_h:.2f}")
+    assert 1 / 3 < forward_h < 3 and 1 / 3 < central_h < 3
     # --8<-- [end:best_step]
 
     # --8<-- [start:autodiff_error]
@@ -165,7 +176,8 @@ if __name__ == "__main__":
         autodiff64 = abs(float(jax.grad(jnp.sin)(jnp.float64(x0))) - exact)
     spacing32 = float(np.spacing(np.float32(exact)))  # float32 gap near cos 1
     print(f"autodiff error: float32 {autodiff32:.1e}, float64 {autodiff64:.1e}")
-    assert autodiff32 <= spacing32 and autodiff64 <= 1e-15
+    # within half the spacing: the float32 number nearest to the truth
+    assert autodiff32 <= spacing32 / 2 and autodiff64 <= 1e-15
     # --8<-- [end:autodiff_error]
 
     # --8<-- [start:autodiff_overflow]
@@ -174,6 +186,8 @@ if __name__ == "__main__":
     stable = jax.grad(lambda x: jnp.logaddexp(0.0, x))  # same function
     print(f"grad of jnp.logaddexp(0, x) at {at} = {stable(at)}")
     assert jnp.isnan(jax.grad(log1pexp)(at)) and stable(at) == 1.0
+    # backward: d log(c)/dc = 1/(1 + e^x) is 0, d e^x/dx = e^x is inf
+    assert 1 / (1 + jnp.exp(at)) == 0 and jnp.isinf(jnp.exp(at))
     # --8<-- [end:autodiff_overflow]
 
     # --8<-- [start:higher_derivatives]
@@ -204,6 +218,8 @@ if __name__ == "__main__":
         square(argument)
     print(f"5 calls, {len(traces)} traces: {traces}")
     assert len(traces) == 3
+    # a weakly typed 3.0 gives way: bfloat16 plus 3.0 stays bfloat16
+    assert (jnp.ones(2, jnp.bfloat16) + 3.0).dtype == jnp.bfloat16
     # --8<-- [end:jit_tracing]
 
     # --8<-- [start:jit_new_function]

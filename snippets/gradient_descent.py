@@ -28,8 +28,8 @@ def square_slope(x):
 def descend(slope, x0, step_size, n_steps):
     """Run x <- x - step_size * slope(x) from x0.
 
-    Returns the path x_0, ..., x_n: shape (n_steps + 1,) for a number,
-    (n_steps + 1, d) for a point with d coordinates."""
+    Returns the path from x0 on, one row per step: shape (n_steps + 1,)
+    for a number, (n_steps + 1, len(x0)) for a point with coordinates."""
     if not (np.isfinite(step_size) and step_size > 0):
         raise ValueError(
             f"step_size must be a positive number, got {step_size}"
@@ -171,12 +171,15 @@ if __name__ == "__main__":
     # --8<-- [end:draw_local_global]
 
     # --8<-- [start:descend_2d]
-    bowl_steps = 25
-    path_2d = descend(bowl_gradient, [-2.0, 1.5], 0.1, bowl_steps)
+    bowl_step_size, bowl_steps = 0.1, 25
+    path_2d = descend(bowl_gradient, [-2.0, 1.5], bowl_step_size, bowl_steps)
     print(f"gradient at the start: {bowl_gradient(path_2d[0])}")
     print(
         f"after {bowl_steps} steps: {path_2d[-1]}, f = {bowl(path_2d[-1]):.2e}"
     )
+    # each coordinate shrinks by its own factor: 1 - 2η for θ₀, 1 - 6η for θ₁
+    factors = 1 - np.array([2, 6]) * bowl_step_size
+    assert np.allclose(path_2d[-1], factors**bowl_steps * path_2d[0])
     # --8<-- [end:descend_2d]
 
     # --8<-- [start:draw_descend_2d]

@@ -42,10 +42,9 @@ if __name__ == "__main__":
     x, y = make_houses(
         jax.random.key(0), theta0=true_theta0, theta1=true_theta1
     )
-    print(
-        f"{x.size} houses; the first three: x = {np.round(x[:3], 2)}, ", end=""
-    )
-    print(f"y = {np.round(y[:3], 1)}")
+    print(f"{x.size} houses; the first three:")
+    print("x =", "  ".join(f"{value:6.2f}" for value in x[:3]))
+    print("y =", "  ".join(f"{value:6.1f}" for value in y[:3]))
     # --8<-- [end:data]
 
     # --8<-- [start:draw_data]
@@ -100,13 +99,22 @@ if __name__ == "__main__":
     # --8<-- [start:why_theta1_lags]
     left = (lstsq - classic) / lstsq  # the share of the way still to go
     predicted = (1 - step_size * np.diag(hessian)) ** n_steps
-    for i, name in enumerate(["θ₀", "θ₁"]):
+    for k, (name, entry) in enumerate([("θ₀", "H₀₀"), ("θ₁", "H₁₁")]):
         print(
-            f"{name}: curvature {hessian[i, i]:.3f}, share left "
-            f"{left[i]:+.3f}, predicted (1 - η H_ii)^t = {predicted[i]:.3f}"
+            f"{name}: curvature {entry} = {hessian[k, k]:.3f}, share left "
+            f"{left[k]:+.3f}, predicted (1 - η {entry})^t = {predicted[k]:.3f}"
         )
     assert abs(left[1] - predicted[1]) < 0.01 and left[1] > abs(left[0])
     # --8<-- [end:why_theta1_lags]
+
+    # --8<-- [start:coupling]
+    # each step multiplies the error theta - theta* by the matrix I - eta H
+    step_matrix = np.eye(2) - step_size * np.asarray(hessian)
+    error = np.linalg.matrix_power(step_matrix, n_steps) @ -np.asarray(lstsq)
+    coupled = -error / lstsq  # the share of the way still to go, predicted
+    print(f"coupling included: θ₀ {coupled[0]:+.3f}, θ₁ {coupled[1]:+.3f}")
+    assert np.allclose(coupled, left, atol=1e-3)
+    # --8<-- [end:coupling]
 
     # --8<-- [start:same_numbers]
     both = train_both_at_once(x, y, step_size, n_steps)
@@ -138,10 +146,15 @@ if __name__ == "__main__":
 
     # --8<-- [start:draw_loss]
     fig, ax = plt.subplots(num="loss_curve", figsize=(7, 3))
-    ax.semilogy(losses - loss(lstsq, x, y), label="loss minus its minimum")
+    excess = np.asarray(losses - loss(lstsq, x, y))  # (n_steps,)
+    ax.semilogy(excess, label="loss minus its minimum")
     ax.set(xlabel="step", ylabel="excess loss")
     ax.legend()
     plt.show()
+    # late on, each step multiplies the excess by (1 - eta lambda_min)^2
+    flattest = np.linalg.eigvalsh(hessian)[0]  # lambda_min
+    pace = (excess[-1] / excess[-21]) ** (1 / 20)  # per step, last 20 steps
+    assert np.isclose(pace, (1 - step_size * flattest) ** 2, rtol=1e-3)
     # --8<-- [end:draw_loss]
 
     # --8<-- [start:draw_path]
@@ -161,6 +174,10 @@ if __name__ == "__main__":
         first, last = trials[factor][0], trials[factor][-1]
         print(f"step {factor} * 2/λ_max: loss {first:.1f} -> {last:.3g}")
     assert trials[0.99][-1] < trials[0.99][0] < trials[1.01][-1]
+    # just above the limit the loss first falls, for a few steps, then climbs
+    lowest = int(np.argmin(trials[1.01]))
+    assert 0 < lowest < n_steps - 1
+    assert np.all(np.diff(trials[1.01][: lowest + 1]) < 0)
     # --8<-- [end:limit]
 
     # --8<-- [start:diverged]
@@ -174,17 +191,24 @@ if __name__ == "__main__":
     smallest, largest = curvatures(x, y)
     kappa = largest / smallest
     steps_grid = np.linspace(0.01, 2, 20_000) / largest  # candidate steps
-    factor_grid = np.maximum(  # the slowest direction's factor, at each step
-        np.abs(1 - steps_grid * smallest), np.abs(1 - steps_grid * largest)
-    )
+
+    def slowest_factor(step):  # the largest |1 - step * lambda| over H
+        return np.maximum(
+            np.abs(1 - step * smallest), np.abs(1 - step * largest)
+        )
+
+    factor_grid = slowest_factor(steps_grid)
     best_on_grid = steps_grid[factor_grid.argmin()]
     print(
         f"κ = {kappa:.3f}; best step on the grid {best_on_grid:.5f}, ", end=""
     )
     print(f"2/(λ_max + λ_min) = {2 / (largest + smallest):.5f}")
     assert np.isclose(best_on_grid, 2 / (largest + smallest), rtol=1e-3)
-    assert np.isclose(factor_grid.min(), (kappa - 1) / (kappa + 1), atol=1e-3)
-    assert np.isclose(1 - smallest / largest, 1 - 1 / kappa)  # at 1/λ_max
+    q = (kappa - 1) / (kappa + 1)
+    assert np.isclose(factor_grid.min(), q, atol=1e-3)
+    # the step 1/λ_max: safe, but its factor 1 - 1/κ is worse than q
+    at_inverse = slowest_factor(1 / largest)
+    assert np.isclose(at_inverse, 1 - 1 / kappa) and at_inverse > q
     # --8<-- [end:best_step]
 
     # --8<-- [start:conditioning_table]

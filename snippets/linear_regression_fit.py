@@ -49,7 +49,8 @@ def curvatures(x, y):
 
 
 def stable_step_limit(x, y):
-    """2 / lambda_max: descent diverges at or above this step size."""
+    """2 / lambda_max: descent does not converge at this step size, and
+    diverges above it."""
     return 2.0 / curvatures(x, y)[1]
 
 
@@ -58,7 +59,7 @@ def stable_step_limit(x, y):
 
 # --8<-- [start:fit]
 class TrainingDiverged(ValueError):
-    """Gradient descent blew up: the step size is too large for this data."""
+    """Descent does not converge: the step size is too large for this data."""
 
 
 def fit(x, y, step_size, n_steps=1000):
@@ -71,17 +72,20 @@ def fit(x, y, step_size, n_steps=1000):
     params, losses, _path = train_scan(jnp.zeros(2), x, y, step_size, n_steps)
     limit = stable_step_limit(x, y)
     finite = np.isfinite(np.asarray(losses))
+    growth = step_size * 2 / limit - 1  # |1 - eta lambda_max| at this step
     if not finite.all():
-        what = f"the loss stopped being finite at step {np.argmin(finite)}"
-    elif step_size >= limit:  # diverging, just not overflowing yet
-        growth = step_size * 2 / limit - 1
-        what = f"the error grows by a factor {growth:.3g} each step"
+        first_bad = np.argmin(finite)
+        what = f"diverged: the loss stopped being finite at step {first_bad}"
+    elif growth > 1:  # diverging, just not overflowing yet
+        what = f"diverged: the error grows by a factor {growth:.3g} each step"
+    elif growth == 1:  # exactly at the limit: it oscillates forever
+        what = "does not converge: the error keeps its size"
     else:
         return params, losses
     raise TrainingDiverged(
-        f"training diverged: {what} with step size {step_size:g}, but the "
-        f"stable limit for this data is 2/λ_max = {limit:.4g}. Use a smaller "
-        "step size, or standardise x."
+        f"training {what} with step size {step_size:g}, but the stable "
+        f"limit for this data is 2/λ_max = {limit:.4g}. Use a smaller step "
+        "size, or standardise x."
     )
 
 

@@ -165,8 +165,9 @@ class AdamState(NamedTuple):
     v: Any  # running mean of g^2
 
 
-def scale_by_adam(grads, state, b1, b2, eps):
-    """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+def adam_moments(grads, state, b1, b2, eps):
+    """One more gradient into Adam's moments; returns (direction, state).
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
     m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t);
     direction = m_hat / (sqrt(v_hat) + eps)."""
     check_state(state.m, grads)
@@ -196,7 +197,7 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, mu_dtype=None):
 
     def update(grads, state, params=None):
         eta = step_size(learning_rate, state.t)
-        direction, state = scale_by_adam(grads, state, b1, b2, eps)
+        direction, state = adam_moments(grads, state, b1, b2, eps)
         return jax.tree.map(lambda d: scaled(eta, d), direction), state
 
     return Optimizer(init, update)
@@ -226,7 +227,7 @@ def adamw(
 
     def update(grads, state, params):
         eta = step_size(learning_rate, state.t)
-        direction, state = scale_by_adam(grads, state, b1, b2, eps)
+        direction, state = adam_moments(grads, state, b1, b2, eps)
         decay = jax.tree.map(lambda p: weight_decay * p, params)
         if mask is not None:
             decay = jax.tree.map(
@@ -318,14 +319,20 @@ if __name__ == "__main__":
         return high / low
 
     hessian = np.asarray(jax.jit(jax.hessian(raw_loss))(jnp.zeros(2)))
-    scale = 1 / np.sqrt(np.diag(hessian))  # the best per-coordinate scaling
+    # steps eta / H00 and eta / H11: theta_0 sqrt(H00) and theta_1 sqrt(H11)
+    # as the parameters, with curvature 1 along each
+    scale = 1 / np.sqrt(np.diag(hessian))
     kappa_raw = condition_number(hessian)
     kappa_diagonal = condition_number(hessian * np.outer(scale, scale))
     print(
         f"curvature along θ₀ {hessian[0, 0]:.0f}, along θ₁ {hessian[1, 1]:.0f}"
     )
-    print(f"κ = {kappa_raw:.3g}; after the best diagonal scaling κ = ", end="")
+    print(f"κ = {kappa_raw:,.0f}; with steps η/H₀₀ and η/H₁₁ κ = ", end="")
     print(f"{kappa_diagonal:.3g}")
+    # no other ratio of the two parameters' steps does better
+    others = [np.array([1, d]) for d in np.geomspace(1e-4, 1e4, 2001)]
+    best_other = min(condition_number(hessian * np.outer(d, d)) for d in others)
+    assert kappa_diagonal <= best_other * (1 + 1e-3)
     # --8<-- [end:raw_houses]
 
     # --8<-- [start:stability_limits]
@@ -463,7 +470,7 @@ if __name__ == "__main__":
         "ill-conditioned bowl": (ill_conditioned, jnp.array([-4.0, 1.0]), 0.0),
         "Rosenbrock": (rosenbrock, jnp.array([-1.2, 1.0]), 0.0),
     }
-    learning_rates = np.logspace(-6, 0, 13)
+    learning_rates = np.logspace(-6, 1, 15)
     n_steps = 1000
     runs = {  # problem -> optimizer -> (params, losses, paths), one per rate
         problem: {
@@ -488,6 +495,8 @@ if __name__ == "__main__":
             f"{n} {learning_rates[i]:.0e}" for n, i in indices.items()
         )
         print(f"{problem:21} {rates}")
+        # no best rate at either end: the grid is wide enough
+        assert all(0 < i < len(learning_rates) - 1 for i in indices.values())
     # --8<-- [end:run_sweeps]
 
     # --8<-- [start:draw_sweeps]
@@ -573,6 +582,71 @@ if __name__ == "__main__":
     plt.show()
     # --8<-- [end:draw_losses]
 
+    # --8<-- [start:adam_units]
+    areas = {  # the floor area four ways: units, and where zero is
+        "x: 100 m², from the average": x,
+        "100x: m², from the average": 100 * x,
+        "x + 1.5: 100 m², from zero": x + 1.5,
+        "150 + 100x: m², from zero": area_m2,
+    }
+
+    def adam_losses(area):  # every rate on one area: (rates, n_steps)
+        def objective(params):
+            return loss(params, area, y)
+
+        make = OPTIMIZERS["Adam"]
+        return sweep(objective, jnp.zeros(2), make, learning_rates, n_steps)[1]
+
+    # vmap over the four areas: one compiled program for all of them
+    all_losses = jax.vmap(adam_losses)(jnp.stack(list(areas.values())))
+    fewest, coupling = {}, {}
+    print(f"{'':27} {'θ*':^17} steps  coupling")
+    for (name, area), losses in zip(areas.items(), all_losses, strict=True):
+        best_line = closed_form(area, y)[1]
+        minimum = float(loss(best_line, area, y))
+        counts = [steps_to_tolerance(run, minimum, tolerance) for run in losses]
+        fewest[name] = min(c for c in counts if c is not None)  # best rate's
+        # |H01| / sqrt(H00 H11), from H = 2 [[1, mean x], [mean x, mean x²]]
+        coupling[name] = float(abs(area.mean()) / jnp.sqrt(jnp.mean(area**2)))
+        print(
+            f"{name:27} ({best_line[0]:6.2f}, {best_line[1]:6.3f}) "
+            f"{fewest[name]:5d} {coupling[name]:9.3f}"
+        )
+    given, units, origin, both = fewest.values()
+    assert max(units, origin) < 2 * given < 2 * both / 5  # both: 5x or worse
+    from_average, from_zero = np.split(np.array(list(coupling.values())), 2)
+    assert from_average.max() < 0.1 and from_zero.min() > 0.9
+    # Adam's best rate in m² from zero makes steps larger than all of θ₁*
+    theta_m2 = closed_form(area_m2, y)[1]
+    adam_rate = learning_rates[best["houses, x in m²"]["Adam"]]
+    assert adam_rate > abs(theta_m2[1])
+    # --8<-- [end:adam_units]
+
+    # --8<-- [start:adamw_on_houses]
+    houses = "houses, x in m²"
+    same = best[houses]["AdamW"]  # AdamW's best rate; Adam at the same rate
+    # float32 resolves a loss near 8 only to about 1e-6: a tiny negative
+    # excess below is rounding
+    excess = {  # the loss above its minimum before each step, at that rate
+        name: np.asarray(runs[houses][name][1][same]) - problems[houses][2]
+        for name in ["Adam", "AdamW"]
+    }
+    print(f"η = {learning_rates[same]:.0e}, the loss above its minimum:")
+    checkpoints = [n_steps // 2, 3 * n_steps // 4, n_steps - 1]
+    for t in checkpoints:
+        adam_t, adamw_t = excess["Adam"][t], excess["AdamW"][t]
+        print(f"after {t:4d} steps: Adam {adam_t:8.1e}, AdamW {adamw_t:8.1e}")
+    adam_arrives = steps_to_tolerance(excess["Adam"], 0.0, tolerance)
+    optimum = np.asarray(theta_m2)  # θ* in m², from the table above
+    adamw_end = np.asarray(runs[houses]["AdamW"][0][same])
+    print(f"θ* = {optimum}, AdamW ends at θ = {adamw_end}")
+    assert adam_arrives is not None  # Adam gets there at this rate
+    assert excess["AdamW"][-1] > 100 * abs(excess["Adam"][-1])  # AdamW not
+    # still on its way: its excess keeps falling, θ₀ still short of θ₀*
+    assert np.all(np.diff(excess["AdamW"][checkpoints]) < 0)
+    assert abs(adamw_end[0]) < abs(optimum[0])
+    # --8<-- [end:adamw_on_houses]
+
     # --8<-- [start:draw_paths]
     fig, axes = plt.subplots(1, 2, num="optimizer_paths", figsize=(11, 4))
     for ax, problem, window, levels in [
@@ -592,26 +666,20 @@ if __name__ == "__main__":
     # --8<-- [end:draw_paths]
 
     # --8<-- [start:rmsprop_hovers]
-    _, bowl_losses, bowl_path = best_run("ill-conditioned bowl", "RMSProp")
+    _, _, bowl_path = best_run("ill-conditioned bowl", "RMSProp")
     rate = learning_rates[best["ill-conditioned bowl"]["RMSProp"]]
-    late_steps = np.abs(np.diff(np.asarray(bowl_path[-100:]), axis=0))
-    print("RMSProp on the bowl, last 100 steps: mean |step| = ", end="")
-    print(f"{late_steps.mean() / rate:.2f} η per coordinate")
-    assert 0.1 < late_steps.mean() / rate < 2  # steps stay about η in size
+    last = np.asarray(bowl_path[-4:])  # the last four points, (4, 2)
+    print(f"RMSProp on the bowl at η = {rate:g}, the last points:")
+    for point in last:
+        print(f"θ = ({point[0]:+.5f}, {point[1]:+.5f})")
+    # it jumps between -η/2 and +η/2 in each coordinate, a step of η
+    assert np.allclose(np.abs(last), rate / 2, rtol=1e-2)
+    assert np.all(np.sign(last[1:]) == -np.sign(last[:-1]))
     # --8<-- [end:rmsprop_hovers]
-
-    # --8<-- [start:adamw_on_houses]
-    optimum = np.asarray(closed_form(area_m2, y)[1])
-    adamw_end = np.asarray(best_run("houses, x in m²", "AdamW")[0])
-    adamw_excess = float(raw_loss(adamw_end)) - problems["houses, x in m²"][2]
-    print(f"optimum θ = {optimum}, AdamW ends at θ = {adamw_end}")
-    print(f"AdamW's loss above the minimum: {adamw_excess:.2g}")
-    assert abs(adamw_end[0]) < abs(optimum[0]) and adamw_excess > tolerance
-    # --8<-- [end:adamw_on_houses]
 
     # --8<-- [start:adamw_vs_l2]
     z = (x - x.mean()) / x.std()
-    omega, rate, steps = 0.1, 0.05, 3000
+    omega, rate, steps = 0.1, 0.05, 12_000
 
     def standardised_loss(params):
         return loss(params, z, y)
@@ -620,7 +688,7 @@ if __name__ == "__main__":
         return standardised_loss(params) + 0.5 * omega * jnp.sum(params**2)
 
     l2_params, _, _ = train(with_l2, jnp.zeros(2), adam(rate), steps)
-    adamw_params, _, _ = train(
+    adamw_params, _, adamw_path = train(
         standardised_loss, jnp.zeros(2), adamw(rate, weight_decay=omega), steps
     )
     design = jnp.stack([jnp.ones_like(z), z], axis=1)  # ridge, exactly:
@@ -628,11 +696,22 @@ if __name__ == "__main__":
         2 * design.T @ design / z.size + omega * jnp.eye(2),
         2 * design.T @ y / z.size,
     )
-    print(f"Adam + L2 penalty: θ = {l2_params}")
+    unpenalised = closed_form(z, y)[1]
+    print(f"no penalty:        θ = {unpenalised}")
     print(f"ridge closed form: θ = {ridge}")
-    print(f"AdamW:             θ = {adamw_params}, 1/ω = {1 / omega:g}")
+    print(f"Adam + L2 penalty: θ = {l2_params}")
+    checkpoints = [steps // 4, steps // 2, steps - 1]
+    for t in checkpoints:
+        print(f"AdamW after {t:5d} steps: θ = {adamw_path[t]}")
+    print(f"AdamW at the end:        θ = {adamw_params}, 1/ω = {1 / omega:g}")
     assert np.allclose(l2_params, ridge, atol=1e-3)
-    assert 0.9 / omega < adamw_params[1] < 1 / omega < ridge[1]
+    assert np.all(np.abs(ridge) < np.abs(unpenalised))  # ridge shrinks both
+    # AdamW: theta_1, pulled beyond 1/omega by the data, creeps up to 1/omega
+    assert np.all(np.diff(adamw_path[checkpoints, 1]) > 0)
+    assert 0.99 / omega < adamw_params[1] < 1 / omega < unpenalised[1]
+    # theta_0, whose optimum lies inside 1/omega, ends there, undecayed
+    gap, ridge_gap = (abs(p[0] - unpenalised[0]) for p in (adamw_params, ridge))
+    assert abs(unpenalised[0]) < 1 / omega and gap < ridge_gap / 10
     # --8<-- [end:adamw_vs_l2]
 
     # --8<-- [start:with_optax]

@@ -22,8 +22,9 @@ def nesterov_matrix(s, mu):
 
 def largest_stable_step(matrix, mu, grid):
     """The largest s = eta lambda on `grid` whose spectral radius is < 1."""
-    radius = [np.abs(np.linalg.eigvals(matrix(s, mu))).max() for s in grid]
-    return grid[np.flatnonzero(np.array(radius) < 1).max()]
+    matrices = np.stack([matrix(s, mu) for s in grid])  # (len(grid), 2, 2)
+    radius = np.abs(np.linalg.eigvals(matrices)).max(axis=-1)
+    return grid[np.flatnonzero(radius < 1).max()]
 
 
 # --8<-- [end:iteration_matrices]

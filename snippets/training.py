@@ -1,6 +1,6 @@
 """Training tools every model needs: a learning-rate schedule, global-norm
 clipping, `chain`, minibatch epochs and mixed precision. Each has the
-init/update interface of snippets/optimizers.py; the Llama chapter reuses them."""
+init/update interface of snippets/optimizers.py; a later chapter reuses them."""
 
 from functools import partial
 from typing import NamedTuple
@@ -9,11 +9,12 @@ import jax
 import jax.numpy as jnp
 
 from snippets.optimizers import (
+    AdamState,
     Optimizer,
-    adam,
+    adam_moments,
     apply_updates,
+    check_decay,
     check_learning_rate,
-    scale_by_adam,
     scaled,
     step_size,
 )
@@ -127,13 +128,21 @@ def scale_by_learning_rate(learning_rate):
     return Optimizer(init, update)
 
 
-def adam_direction(b1=0.9, b2=0.999, eps=1e-8):
-    """Adam without its learning rate: m_hat / (sqrt(v_hat) + eps)."""
+def adam_direction(b1=0.9, b2=0.999, eps=1e-8, mu_dtype=None):
+    """Adam without its learning rate, m_hat / (sqrt(v_hat) + eps): what
+    optax calls scale_by_adam. Same state and step as `adam` above."""
+    check_decay("b1", b1)
+    check_decay("b2", b2)
+
+    def init(params):
+        m = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
+        v = jax.tree.map(jnp.zeros_like, params)
+        return AdamState(jnp.zeros([], jnp.int32), m, v)
 
     def update(grads, state, params=None):
-        return scale_by_adam(grads, state, b1, b2, eps)
+        return adam_moments(grads, state, b1, b2, eps)
 
-    return Optimizer(adam(1.0, b1, b2, eps).init, update)
+    return Optimizer(init, update)
 
 
 # --8<-- [end:chain]
@@ -204,7 +213,8 @@ def cast_floats(tree, dtype):
 def mixed_precision(loss_fn, compute_dtype=jnp.bfloat16):
     """`loss_fn` computed on `compute_dtype` copies of float32 master
     parameters and inputs. The cast is differentiated too, so gradients come
-    back in float32, and the optimizer updates the float32 masters."""
+    back as float32 (with the accuracy of `compute_dtype`), and the
+    optimizer updates the float32 masters."""
 
     def loss(params, batch):
         params = cast_floats(params, compute_dtype)

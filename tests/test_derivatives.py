@@ -25,7 +25,8 @@ def test_vmap_grad_sin_is_cos_on_many_points(key):
         [jnp.linspace(-10.0, 10.0, 1001), jax.random.uniform(key, (1000,), minval=-50, maxval=50)]
     )
     derivative = jax.vmap(jax.grad(jnp.sin))(xs)
-    np.testing.assert_allclose(derivative, jnp.cos(xs), atol=1e-6, rtol=0)
+    exact = np.cos(np.asarray(xs, np.float64))  # NumPy, float64: independent
+    np.testing.assert_allclose(derivative, exact, atol=1e-6, rtol=0)
 
 
 def test_grad_agrees_with_a_float64_central_difference(key):
@@ -39,8 +40,9 @@ def test_higher_derivatives_of_sin():
     xs = jnp.linspace(-2 * jnp.pi, 2 * jnp.pi, 1001)
     d2 = jax.vmap(jax.grad(jax.grad(jnp.sin)))(xs)
     d3 = jax.vmap(jax.grad(jax.grad(jax.grad(jnp.sin))))(xs)
-    np.testing.assert_allclose(d2, -jnp.sin(xs), atol=1e-6)
-    np.testing.assert_allclose(d3, -jnp.cos(xs), atol=1e-6)
+    xs64 = np.asarray(xs, np.float64)
+    np.testing.assert_allclose(d2, -np.sin(xs64), atol=1e-6)
+    np.testing.assert_allclose(d3, -np.cos(xs64), atol=1e-6)
 
 
 def test_grad_of_vector_output_raises_the_error_the_page_shows(site_build):
@@ -52,7 +54,8 @@ def test_grad_of_vector_output_raises_the_error_the_page_shows(site_build):
 
 def test_the_jacobian_the_error_suggests_is_the_diagonal_of_cos():
     xs = jnp.array([0.0, 1.0, 2.0])
-    np.testing.assert_allclose(jax.jacobian(jnp.sin)(xs), jnp.diag(jnp.cos(xs)), atol=1e-7)
+    exact = np.diag(np.cos(np.asarray(xs, np.float64)))
+    np.testing.assert_allclose(jax.jacobian(jnp.sin)(xs), exact, atol=1e-7)
 
 
 def test_log1pexp_overflows_and_its_gradient_is_nan_where_the_truth_is_one():
@@ -125,6 +128,28 @@ def test_bad_steps_are_refused(bad_steps, message):
 def test_float64_without_x64_is_refused():
     with pytest.raises(ValueError, match=r"jax\.enable_x64"):
         difference_errors(jnp.sin, 0.5, X0, HS, jnp.float64)
+
+
+def test_median_best_steps_lie_within_three_of_the_estimates_in_numpy():
+    """The page's median over points, redone with NumPy's float64 sin."""
+    points = np.linspace(0.5, 1.5, 21)[:, None]
+    forward = np.abs((np.sin(points + HS) - np.sin(points)) / HS - np.cos(points))
+    central = np.abs((np.sin(points + HS) - np.sin(points - HS)) / (2 * HS) - np.cos(points))
+    eps = np.finfo(np.float64).eps
+    forward_h = HS[np.median(forward, axis=0).argmin()] / np.sqrt(eps)
+    central_h = HS[np.median(central, axis=0).argmin()] / np.cbrt(eps)
+    assert 1 / 3 < forward_h < 3 and 1 / 3 < central_h < 3
+
+
+def test_autodiff_in_float32_returns_the_nearest_float32_to_cos_1():
+    nearest = np.float32(np.cos(np.float64(1.0)))  # correctly rounded
+    assert jax.grad(jnp.sin)(jnp.float32(1.0)) == nearest
+
+
+def test_a_weak_float_gives_way_to_any_floating_dtype_but_not_to_ints():
+    for dtype in [jnp.bfloat16, jnp.float16, jnp.float32]:
+        assert (jnp.ones(2, dtype) + 3.0).dtype == dtype
+    assert (jnp.arange(3) + 3.0).dtype == jnp.float32
 
 
 def test_slope_fit_needs_points_in_range():

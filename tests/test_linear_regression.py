@@ -125,6 +125,25 @@ def test_a_slow_divergence_is_reported_too(houses):
         fit(x, y, step_size=1.01 * stable_step_limit(x, y), n_steps=50)
 
 
+def test_a_step_exactly_at_the_limit_is_reported_as_not_shrinking(houses):
+    x, y = houses
+    with pytest.raises(TrainingDiverged, match="does not converge: the error keeps its size"):
+        fit(x, y, step_size=stable_step_limit(x, y), n_steps=50)
+
+
+def test_at_the_limit_the_error_along_the_steep_direction_keeps_its_size(houses):
+    """NumPy float64: at eta = 2/lambda_max the steep component flips sign
+    every step and keeps its length, while the flat one dies out."""
+    x = np.asarray(houses[0], np.float64)
+    hessian = 2 / len(x) * np.array([[len(x), x.sum()], [x.sum(), (x**2).sum()]])
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    step = np.eye(2) - 2 / eigenvalues[-1] * hessian
+    error = np.linalg.matrix_power(step, 101) @ np.ones(2)
+    steep, flat = vectors[:, -1] @ error, vectors[:, 0] @ error
+    assert abs(steep) == pytest.approx(abs(vectors[:, -1].sum()), rel=1e-9)
+    assert abs(flat) < 1e-12
+
+
 def test_step_one_over_l_on_standardised_data_reaches_the_closed_form(houses):
     x, y = houses
     z = standardise(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import partial
 
@@ -16,23 +17,28 @@ from snippets.neural_networks import (
     activation_scales,
     check_labels,
     classifier_loss,
+    count_clips,
     cross_entropy,
     fit,
+    float32_logits,
     gelu,
     init_linear,
     init_mlp,
     linear,
+    lipschitz_bound,
     logsumexp,
+    lost_updates,
     make_spirals,
     mean_cross_entropy,
     mlp,
     naive_cross_entropy,
     predict,
+    predicted_noise,
     relu,
     split,
 )
 from snippets.optimizers import sgd
-from snippets.training import cast_floats, mixed_precision
+from snippets.training import cast_floats, chain, clip_by_global_norm, mixed_precision
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +132,9 @@ def test_mlp_and_linear_model_equal_a_numpy_forward_pass(key, spirals):
 
 def test_accuracy_counts_correct_predictions():
     params = {"W": jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), "b": jnp.zeros(3)}
-    x = jnp.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, -1.0]])
-    y = jnp.array([0, 1, 1, 2])  # argmax of the logits: 0, 1, 0, 2 (z = [0, -1, 0])
-    assert accuracy(linear, params, (x, y)) == pytest.approx(0.5)
+    x = jnp.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [-1.0, -1.0]])
+    y = jnp.array([0, 1, 1, 2])  # argmax of the logits: 0, 1, 0, 2 (o = [-1, -1, 0])
+    assert accuracy(linear, params, (x, y)) == pytest.approx(0.75)
 
 
 def test_he_initialisation_has_the_variance_it_promises(key):
@@ -208,10 +214,12 @@ def test_fit_learns_the_spirals_and_keeps_float32_masters(spirals):
     train_set, test_set = spirals
     params = init_mlp(jax.random.key(4), [2, 32, 32, 3])
     before = accuracy(mlp, params, test_set)
-    loss = mixed_precision(classifier_loss(mlp))
-    trained, history = fit(
-        loss, params, sgd(0.5, momentum=0.5), train_set, test_set, jax.random.key(5), 20, 15
+    loss = mixed_precision(classifier_loss(float32_logits(mlp)))
+    optimizer = sgd(0.5, momentum=0.5)
+    trained, state, history = fit(
+        loss, params, optimizer, train_set, test_set, jax.random.key(5), 20, 15, 3
     )
+    assert int(state.t) == 15 * (200 // 20)  # the state after every step
     assert [p.dtype for p in jax.tree.leaves(trained)] == [jnp.float32] * 6
     assert len(history["train"]) == len(history["test"]) == 15
     assert history["train"][-1] < 0.7 * history["train"][0]
@@ -222,9 +230,12 @@ def test_fit_keeps_bfloat16_parameters_in_bfloat16(spirals):
     train_set, test_set = spirals
     params = cast_floats(init_mlp(jax.random.key(4), [2, 16, 3]), jnp.bfloat16)
     low = (cast_floats(train_set, jnp.bfloat16), cast_floats(test_set, jnp.bfloat16))
-    trained, history = fit(classifier_loss(mlp), params, sgd(0.3), *low, jax.random.key(5), 25, 3)
+    trained, _, history = fit(
+        classifier_loss(mlp), params, sgd(0.3), *low, jax.random.key(5), 25, 3, 3
+    )
     assert [p.dtype for p in jax.tree.leaves(trained)] == [jnp.bfloat16] * 4
     assert all(math.isfinite(v) for v in history["train"])
+    assert history["train"][-1] < history["train"][0]
 
 
 # ---------------------------------------------------------------- bad input
@@ -241,12 +252,13 @@ def test_labels_out_of_range_are_refused(labels, match):
         check_labels(labels, 3)
 
 
-def test_fit_refuses_bad_labels_before_training(spirals):
+@pytest.mark.parametrize("label", [3, -1])
+def test_fit_refuses_bad_labels_before_training(spirals, label):
     (x, y), test_set = spirals
-    bad = (x, y.at[7].set(3))
+    bad = (x, y.at[7].set(label))
     with pytest.raises(ValueError, match="use labels 0 to 2"):
         fit(classifier_loss(linear), init_linear(2, 3), sgd(0.1), bad, test_set,
-            jax.random.key(0), 10, 1)  # fmt: skip
+            jax.random.key(0), 10, 1, 3)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -261,9 +273,114 @@ def test_fit_refuses_bad_batches(spirals, make_train_set, batch_size, match):
     (x, y), test_set = spirals
     with pytest.raises(ValueError, match=match):
         fit(classifier_loss(linear), init_linear(2, 3), sgd(0.1), make_train_set(x, y),
-            test_set, jax.random.key(0), batch_size, 1)  # fmt: skip
+            test_set, jax.random.key(0), batch_size, 1, 3)  # fmt: skip
 
 
 def test_logits_and_labels_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match=r"need logits \(n, K\) and labels \(n,\), got \(5, 3\)"):
         mean_cross_entropy(jnp.zeros((5, 3)), jnp.zeros(4, jnp.int32))
+
+
+# ------------------------------------------------------- minibatch noise
+@pytest.mark.parametrize("batch_size", range(1, 9))
+def test_minibatch_noise_formula_against_every_possible_batch(key, batch_size):
+    """sigma^2 / B (n - B) / (n - 1) equals the mean over all C(n, B) batches."""
+    with jax.enable_x64(True):
+        G = np.asarray(jax.random.normal(key, (8, 5), jnp.float64))
+        g = G.mean(axis=0)
+        batches = itertools.combinations(range(8), batch_size)
+        exact = np.mean([np.sum((G[list(b)].mean(axis=0) - g) ** 2) for b in batches])
+        predicted = float(predicted_noise(jnp.asarray(G), batch_size))
+        assert predicted == pytest.approx(exact, rel=1e-12, abs=1e-15)
+
+
+# --------------------------------------------------------------- clipping
+def test_count_clips_counts_long_gradients_and_changes_nothing():
+    counter = count_clips(1.0)
+    state = counter.init({"w": jnp.zeros(2)})
+    for norm in (0.5, 2.0, 1.0, 3.0):  # 1.0 is not longer than 1.0
+        grads = {"w": jnp.array([0.6, 0.8]) * norm}
+        passed, state = counter.update(grads, state)
+        np.testing.assert_array_equal(passed["w"], grads["w"])
+    assert (int(state.steps), int(state.clipped)) == (4, 2)
+    assert float(state.longest) == pytest.approx(3.0)
+    clipped, _ = chain(count_clips(1.0), clip_by_global_norm(1.0)).update(
+        grads, chain(count_clips(1.0), clip_by_global_norm(1.0)).init(grads)
+    )
+    np.testing.assert_allclose(clipped["w"], [0.6, 0.8], rtol=1e-6)
+
+
+# ----------------------------------------------------------------- bfloat16
+def test_lost_updates_counts_the_weights_one_adam_step_leaves_unchanged():
+    """Adam's first step moves each weight by eta (|g| >> eps). Near 1 the
+    bfloat16 spacing is 2^-8 below and 2^-7 above: a step of 1e-3 is lost
+    there, one of 1e-2 is not; near 1e-3 both move the weight. Zero
+    gradients give zero updates, which are not counted."""
+    params = {"near_one": jnp.ones(4), "small": jnp.full(4, 1e-3)}
+    grads = {"near_one": jnp.array([1.0, -1.0, 2.0, -0.5]), "small": jnp.array([1.0, -1.0, 0, 0])}
+    share, moved = lost_updates(params, grads, 1e-3, jnp.bfloat16)
+    assert float(share) == pytest.approx(4 / 6)
+    assert moved["near_one"].dtype == jnp.bfloat16
+    np.testing.assert_array_equal(moved["near_one"], 1.0)
+    share, _ = lost_updates(params, grads, 1e-2, jnp.bfloat16)
+    assert float(share) == 0.0
+    share, moved = lost_updates(params, grads, 1e-3, jnp.float32)
+    assert float(share) == 0.0
+    np.testing.assert_allclose(moved["near_one"], [0.999, 1.001, 0.999, 1.001], rtol=1e-6)
+
+
+def equations(jaxpr):
+    """Every equation of a jaxpr, those of the jaxprs nested in it too."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for param in eqn.params.values():
+            for inner in param if isinstance(param, tuple | list) else [param]:
+                if hasattr(inner, "jaxpr"):  # a ClosedJaxpr
+                    yield from equations(inner.jaxpr)
+                elif hasattr(inner, "eqns"):
+                    yield from equations(inner)
+
+
+def dtypes_of(primitive, loss, params, data):
+    jaxpr = jax.make_jaxpr(loss)(params, data).jaxpr
+    return {
+        str(v.aval.dtype)
+        for eqn in equations(jaxpr)
+        if eqn.primitive.name == primitive
+        for v in eqn.outvars
+    }
+
+
+def test_float32_logits_keep_the_softmax_out_of_bfloat16(spirals):
+    params = init_mlp(jax.random.key(0), [2, 8, 3])
+    widened = mixed_precision(classifier_loss(float32_logits(mlp)), jnp.bfloat16)
+    assert dtypes_of("dot_general", widened, params, spirals[0]) == {"bfloat16"}
+    assert dtypes_of("exp", widened, params, spirals[0]) == {"float32"}
+    assert dtypes_of("log", widened, params, spirals[0]) == {"float32"}
+    # without the wrapper the softmax runs in bfloat16
+    low = mixed_precision(classifier_loss(mlp), jnp.bfloat16)
+    assert dtypes_of("exp", low, params, spirals[0]) == {"bfloat16"}
+    # and in float64 it stays float64: the cast only ever widens
+    with jax.enable_x64(True):
+        wide = jax.tree.map(lambda p: p.astype(jnp.float64), params)
+        x = spirals[0][0].astype(jnp.float64)
+        loss = classifier_loss(float32_logits(mlp))
+        assert dtypes_of("exp", loss, wide, (x, spirals[0][1])) == {"float64"}
+
+
+# ------------------------------------------------------------ smoothness
+def test_lipschitz_bound_is_tight_for_one_layer_and_bounds_an_mlp(key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    W = jax.random.normal(k1, (5, 4))
+    one_layer = [{"W": W, "b": jnp.ones(4)}]
+    largest = np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)[0]
+    assert lipschitz_bound(one_layer) == pytest.approx(largest, rel=1e-5)
+    params = init_mlp(k2, [2, 16, 16, 3])
+    bound = lipschitz_bound(params)
+    assert bound == pytest.approx(
+        np.prod([np.linalg.norm(np.asarray(p["W"]), 2) for p in params]), rel=1e-5
+    )
+    x = jax.random.normal(k3, (2, 200, 2))
+    change = jnp.linalg.norm(predict(mlp, params, x[0]) - predict(mlp, params, x[1]), axis=1)
+    distance = jnp.linalg.norm(x[0] - x[1], axis=1)
+    assert float(jnp.max(change / distance)) <= bound

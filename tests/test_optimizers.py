@@ -284,9 +284,7 @@ def test_adam_spike_reaches_kingma_and_ba_value_and_a_steady_gradient_gives_one(
     = (1 - b1) / (1 - b1^t) * sqrt(1 - b2^t) / sqrt(1 - b2)."""
     b1, b2, t = 0.9, 0.999, 5000
     optimizer = adam(1.0, b1, b2, eps=0.0)
-    state = optimizer.init(jnp.zeros(()))
     with jax.enable_x64():
-        state = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), state)
         state = AdamState(jnp.asarray(t - 1, jnp.int32), jnp.zeros(()), jnp.full((), 1e-300))
         update, _ = optimizer.update(jnp.ones(()), state)
         exact = (1 - b1) / (1 - b1**t) * np.sqrt(1 - b2**t) / np.sqrt(1 - b2)
@@ -338,3 +336,38 @@ def test_adamw_fixed_point_for_a_steady_pull_is_one_over_omega():
             lambda p: -5.0 * p[0], jnp.zeros(1), adamw(0.1, weight_decay=omega), 4000
         )
     assert float(theta[0]) == pytest.approx(1 / omega, rel=1e-3)
+
+
+def test_adamw_clips_instead_of_shrinking_on_a_separable_quadratic():
+    """Full batch, two independent weights with optima 3 (inside 1/omega =
+    10) and 30 (outside): AdamW approaches (3, 10), ridge would give
+    (3, 30) / (1 + omega) for this loss (theta - c)^2 / 2 per weight."""
+    omega, centre = 0.1, jnp.array([3.0, 30.0])
+    with jax.enable_x64():
+        end, _, _ = train(
+            lambda p: 0.5 * jnp.sum((p - centre) ** 2),
+            jnp.zeros(2),
+            adamw(0.05, weight_decay=omega),
+            20_000,
+        )
+    assert float(end[0]) == pytest.approx(3.0, abs=1e-3)
+    assert float(end[1]) == pytest.approx(1 / omega, abs=1e-2)
+    assert float(end[1]) <= 1 / omega
+
+
+def test_rmsprop_ends_bouncing_between_minus_and_plus_half_eta():
+    """On 0.5 lambda theta^2 with lambda eta large enough to overshoot,
+    plain RMSProp settles into the cycle theta = -eta/2, +eta/2, ..."""
+    eta = 0.01
+    _, _, path = train(lambda p: 50.0 * jnp.sum(p**2), jnp.array([1.0]), rmsprop(eta), 3000)
+    last = np.asarray(path[-6:, 0])
+    np.testing.assert_allclose(np.abs(last), eta / 2, rtol=1e-2)
+    assert np.all(np.sign(last[1:]) == -np.sign(last[:-1]))
+
+
+def test_adams_first_step_is_eta_in_every_coordinate_whatever_its_gradient():
+    """Bias correction makes m_hat / sqrt(v_hat) = g / |g| at t = 1: each
+    coordinate moves by eta in its own units, for gradients 1e-3 to 1e3."""
+    grads = jnp.array([1e-3, -2.0, 5e2, -1e3])
+    update, _ = adam(0.1, eps=0.0).update(grads, adam(0.1).init(jnp.zeros(4)))
+    np.testing.assert_allclose(update, -0.1 * np.sign(grads), rtol=2e-5)  # float32

@@ -106,3 +106,11 @@ def test_every_snippet_section_is_used_by_a_page():
         defined |= {(f"snippets/{module.name}", name) for name in starts}
     assert defined - used == set(), "sections no page includes"
     assert used - defined == set(), "includes of sections that do not exist"
+
+
+@pytest.mark.parametrize("chapter", NOTEBOOK_CHAPTERS)
+def test_every_chapter_has_its_snippets_and_its_test_module(chapter):
+    """One name per chapter: docs/<c>.md, snippets/<c>.py, tests/test_<c>.py."""
+    module = chapter.replace("-", "_")
+    assert (ROOT / "snippets" / f"{module}.py").is_file(), f"snippets/{module}.py"
+    assert (ROOT / "tests" / f"test_{module}.py").is_file(), f"tests/test_{module}.py"

@@ -301,6 +301,14 @@ DTYPE_CASES = {
             optax.clip_by_global_norm(1.0), optax.scale_by_adam(), optax.scale_by_learning_rate(o)
         ),
     ),
+    "chain_mu_float32": (
+        lambda: chain(
+            adam_direction(mu_dtype=jnp.float32), scale_by_learning_rate(warmup_cosine_decay(*S))
+        ),
+        lambda o: optax.chain(
+            optax.scale_by_adam(mu_dtype=jnp.float32), optax.scale_by_learning_rate(o)
+        ),
+    ),
 }
 
 
@@ -325,7 +333,7 @@ def test_low_precision_parameters_keep_their_dtype_as_in_optax(case, dtype):
     assert dtypes(updates) == dtypes(their_updates)
     # A float32 first moment makes float32 updates, in optax too; apply_updates
     # then rounds the sum back to the parameters' dtype.
-    expected = jnp.float32 if case == "adam_mu_float32" else dtype
+    expected = jnp.float32 if case.endswith("mu_float32") else dtype
     assert dtypes(updates) == [expected, expected]
     # The same dtypes in the state (optax may keep one more int32 count).
     assert set(dtypes(state)) == set(dtypes(their_state))
@@ -349,10 +357,18 @@ def test_a_scan_training_loop_runs_in_low_precision(case, dtype):
 
 def test_mu_dtype_keeps_the_first_moment_in_float32():
     params = cast_floats(linear_problem()[1], jnp.bfloat16)
-    state = adam(0.1, mu_dtype=jnp.float32).init(params)
-    theirs = optax.adam(0.1, mu_dtype=jnp.float32).init(params)
-    assert dtypes(state.m) == dtypes(theirs[0].mu) == [jnp.float32] * 2
-    assert dtypes(state.v) == dtypes(theirs[0].nu) == [jnp.bfloat16] * 2
+    theirs = optax.scale_by_adam(mu_dtype=jnp.float32).init(params)
+    for ours in (adam(0.1, mu_dtype=jnp.float32), adam_direction(mu_dtype=jnp.float32)):
+        state = ours.init(params)
+        assert dtypes(state.m) == dtypes(theirs.mu) == [jnp.float32] * 2
+        assert dtypes(state.v) == dtypes(theirs.nu) == [jnp.bfloat16] * 2
+        assert int(state.t) == int(theirs.count) == 0
+
+
+@pytest.mark.parametrize(("b1", "b2", "name"), [(1.0, 0.999, "b1"), (0.9, -0.1, "b2")])
+def test_adam_direction_refuses_bad_decay_rates(b1, b2, name):
+    with pytest.raises(ValueError, match=f"{name} is a decay rate"):
+        adam_direction(b1=b1, b2=b2)
 
 
 def test_apply_updates_keeps_the_parameters_dtype_as_optax_does():
