@@ -8,6 +8,7 @@ llama_checkpoint.py; training in llama_data.py and llama_train.py.
 if __name__ == "__main__":
     # --8<-- [start:page_setup]
     import dataclasses
+    import re
     import tempfile
     from typing import Any  # the optimizers' states hold pytrees of any kind
 
@@ -249,7 +250,7 @@ if __name__ == "__main__":
     # --8<-- [end:count_baselines]
 
     # --8<-- [start:sample_text]
-    def write(params, prompt, new_tokens=96, seed=0):
+    def write(params, prompt, new_tokens=100, seed=0):
         """A continuation of `prompt`, sampled at temperature 0.8 from the
         40 likeliest bytes; the same seed gives the same text."""
         tokens = generate(
@@ -298,9 +299,19 @@ if __name__ == "__main__":
     # --8<-- [end:draw_losses]
 
     # --8<-- [start:sample_trained]
-    print(write(trained, prompt))
-    print("---")
-    print(write(trained, "def ", seed=1))
+    samples = [write(trained, prompt), write(trained, "def ", seed=1)]
+    print(samples[0], samples[1], sep="\n---\n")
+    # Which of the letter runs it wrote are words of the site?
+    site_words = set(
+        re.findall(r"[A-Za-z]{3,}", data.tobytes().decode(errors="replace"))
+    )
+    written = [
+        word
+        for text, start in zip(samples, [prompt, "def "], strict=True)
+        for word in re.findall(r"[A-Za-z]{3,}", text[len(start) :])
+    ]
+    known = sum(word in site_words for word in written)
+    print(f"{known} of the {len(written)} words it wrote occur in the site")
     # --8<-- [end:sample_trained]
 
     # --8<-- [start:mixed_demo]
@@ -320,9 +331,15 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as folder:
         save_checkpoint(folder, trained, config)
         print(sorted(p.name for p in Path(folder).iterdir()))
-        written = json.loads((Path(folder) / "config.json").read_text())
+        on_disk = json.loads((Path(folder) / "config.json").read_text())
         loaded, loaded_config = load_checkpoint(folder)
-    print({k: written[k] for k in ["hidden_size", "num_key_value_heads"]})
+    for key in [
+        "architectures",
+        "rope_theta",
+        "tie_word_embeddings",
+        "torch_dtype",
+    ]:
+        print(f"{key}: {on_disk[key]}")
     assert loaded_config == config
     same = forward(loaded, text, config) == forward(trained, text, config)
     print("reloaded logits equal:", bool(same.all()))

@@ -36,7 +36,7 @@ class Settings(NamedTuple):
     steps: int = 300
     batch_size: int = 8  # windows a step
     length: int = 128  # T: bytes the model reads in a window
-    peak: float = 5e-3  # the schedule's largest learning rate
+    peak: float = 1.5e-3  # the largest learning rate (a sweep chose it)
 
 
 # --8<-- [end:chapter_model]
@@ -58,7 +58,7 @@ def decay_mask(params):
 
 def llama_optimizer(params, steps, peak=5e-3, warmup=None, clip=1.0):
     """Clip |g| at `clip`, then AdamW with a warmup-cosine learning rate
-    that ends at a tenth of its peak. Betas and decay as Llama 3 used."""
+    that ends at a tenth of its peak: the Llama 2 paper's recipe."""
     warmup = max(1, steps // 10) if warmup is None else warmup
     eta = warmup_cosine_decay(0.0, peak, warmup, steps, end_value=peak / 10)
     mask = decay_mask(params)
