@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pymdownx.snippets import SnippetPreprocessor
+
 from sitebuild import results
 from sitebuild.page import PLACEHOLDER, Page
 from sitebuild.palette import figure_pair
@@ -14,9 +16,23 @@ def fill_placeholders(line: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], line)
 
 
+def literal(line: str) -> str:
+    """`line` escaped with pymdownx.snippets' `;` where the snippets
+    preprocessor, which reads fences too, would take it for an include or a
+    section marker: a printed `--8<--` line then shows as printed."""
+    for pattern, group in [
+        (SnippetPreprocessor.RE_ALL_SNIPPETS, "space"),
+        (SnippetPreprocessor.RE_SNIPPET_SECTION, "pre"),
+    ]:
+        if "8<-" in line and (match := pattern.match(line)):
+            cut = len(match.group(group))
+            return line[:cut] + ";" + line[cut:]
+    return line
+
+
 def output_fence(indent: str, output: str) -> list[str]:
     ticks = "````" if "```" in output else "```"
-    body = [indent + line if line else "" for line in output.rstrip().splitlines()]
+    body = [indent + literal(line) if line else "" for line in output.rstrip().splitlines()]
     return ["", f'{indent}{ticks}text title="Output"', *body, indent + ticks]
 
 

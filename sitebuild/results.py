@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from sitebuild import bench_tables as bench
+from sitebuild.llama_tables import llama_bench
 from sitebuild.page import PageError
 from sitebuild.palette import figure_pair
 from sitebuild.results_files import machines_table, tested_on_table
@@ -64,6 +65,7 @@ RENDERERS = {
     "bench-small-gpu": bench.small_gpu_sentence,
     "bench-claims": bench.claims_table,
     "tested-on": tested_on_table,
+    "llama-bench": llama_bench,
 }
 
 

@@ -36,6 +36,8 @@ DIGIT_EXCEPTIONS = {
     r"\b(?:b?float(?:16|32|64)|u?int(?:8|16|32|64))\b": "dtype names",
     r"\b(?:32|64)-bit\b": "word sizes, as in JAX's 64-bit mode",
     r"\bH[12]00\b": "GPU model names",
+    r"\bLlama [23](?:\.[12])?\b": "model names (Llama 2, Llama 3, 3.1, 3.2)",
+    r"\bUTF-8\b": "the name of an encoding",
     r"\bL2\b": "the name of the L2 penalty",
     r"^\| [1-9]\. \[": "chapter numbers in the home page's chapter table",
     r"Python 3\.12 or newer": "the Python the project requires (pyproject.toml, checked below)",

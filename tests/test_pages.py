@@ -106,3 +106,21 @@ def test_a_page_that_prints_differently_fails_its_second_run(tmp_path):
     markdown.write_text(record.codeblocks_markdown(parsed, run), encoding="utf-8")
     done = _codeblocks(markdown, tmp_path / "work")
     assert done.returncode == 1 and "Expected output" in done.stdout, done.stdout
+
+
+def test_printed_include_lines_show_as_printed():
+    """pymdownx.snippets reads fences too: output that looks like an include
+    or a section marker (the Llama page's model writes such lines) is
+    escaped, so the page shows what was printed."""
+    from sitebuild.render import output_fence
+    from tests.helpers import expander
+
+    printed = [
+        '--8<-- "snippets/no_such_file.py:x"',
+        "  --8<--",
+        "x = 1  # --8<-- [start:name]",
+        "# --8<-- [end:name]",
+        "a --8<-- b, and 8<- alone",
+    ]
+    fence = output_fence("", "\n".join(printed))
+    assert expander()(fence)[2:-1] == printed
