@@ -164,6 +164,9 @@ if __name__ == "__main__":
     # JAX makes its CPU backend once per process, the first time anything
     # needs a device, with as many devices as this setting says then.
     jax.config.update("jax_num_cpu_devices", 8)
+    # GPUs may multiply float32 matrices with 10-bit mantissas (TF32); this
+    # page compares float32 results, so it asks for full float32 products.
+    jax.config.update("jax_default_matmul_precision", "highest")
     # --8<-- [end:devices]
 
     from snippets.linear_regression_model import loss, make_houses
