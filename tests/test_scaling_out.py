@@ -19,13 +19,14 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import P
 
 from sitebuild.page import ROOT
-from snippets.linear_regression_model import make_houses
-from snippets.scaling_out import collectives
+from snippets.linear_regression_model import loss, make_houses
+from snippets.scaling_out import collectives, descend
 from snippets.scaling_out_bench import main as bench_main
 from snippets.scaling_out_llama import TP_SPECS, fsdp_spec
 from snippets.scaling_out_processes import WORKER, launch, start_ranks, wait_for_ranks
@@ -255,11 +256,14 @@ def test_two_processes_train_the_line_like_one(worker):
     results = launch(str(worker), 2, timeout_s=300)
     x, y = make_houses(jax.random.key(0))
     reference = houses_descent(x, y, 100)
+    one_process, _ = descend(lambda p, b: loss(p, *b), jnp.zeros(2), (x, y), ETA, 100)
+    assert_close(one_process, reference)
     assert [r["process"] for r in results] == [0, 1]
     for result in results:
         assert (result["processes"], result["local devices"], result["devices"]) == (2, 2, 4)
         assert result["x"] == "float32[200@data]"  # one array over all processes
         assert_close(result["params"], reference)
+        assert_close(result["params"], one_process)
     assert results[0]["params"] == results[1]["params"]
 
 
