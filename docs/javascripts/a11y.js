@@ -8,11 +8,13 @@ document$.subscribe(() => {
   for (const cell of document.querySelectorAll(".highlight-ipynb")) {
     cell.setAttribute("tabindex", "0");
   }
-  // So do wide tables (the benchmark's) where they overflow: checked after
-  // layout, once the theme has wrapped them.
+  // So do wide tables (the benchmark's) and code shown in a notebook's
+  // Markdown cells where they overflow: checked after layout, once the theme
+  // has wrapped them.
   requestAnimationFrame(() => {
-    for (const wrap of document.querySelectorAll(".md-typeset__scrollwrap")) {
-      if (wrap.scrollWidth > wrap.clientWidth) wrap.setAttribute("tabindex", "0");
+    const wide = ".md-typeset__scrollwrap, .jp-RenderedMarkdown pre";
+    for (const element of document.querySelectorAll(wide)) {
+      if (element.scrollWidth > element.clientWidth) element.setAttribute("tabindex", "0");
     }
   });
 });
