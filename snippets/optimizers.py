@@ -165,6 +165,13 @@ class AdamState(NamedTuple):
     v: Any  # running mean of g^2
 
 
+def adam_init(params, mu_dtype=None):
+    """t = 0 and m = v = 0, in the parameters' dtypes (m in `mu_dtype`)."""
+    m = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
+    v = jax.tree.map(jnp.zeros_like, params)
+    return AdamState(jnp.zeros([], jnp.int32), m, v)
+
+
 def adam_moments(grads, state, b1, b2, eps):
     """One more gradient into Adam's moments; returns (direction, state).
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
@@ -191,9 +198,7 @@ def adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, mu_dtype=None):
     check_decay("b2", b2)
 
     def init(params):
-        m = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
-        v = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(jnp.zeros([], jnp.int32), m, v)
+        return adam_init(params, mu_dtype)
 
     def update(grads, state, params=None):
         eta = step_size(learning_rate, state.t)

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from snippets.optimizers import (
-    AdamState,
     Optimizer,
+    adam_init,
     adam_moments,
     apply_updates,
     check_decay,
@@ -135,9 +135,7 @@ def adam_direction(b1=0.9, b2=0.999, eps=1e-8, mu_dtype=None):
     check_decay("b2", b2)
 
     def init(params):
-        m = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
-        v = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(jnp.zeros([], jnp.int32), m, v)
+        return adam_init(params, mu_dtype)
 
     def update(grads, state, params=None):
         return adam_moments(grads, state, b1, b2, eps)

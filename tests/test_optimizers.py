@@ -21,6 +21,7 @@ from snippets.optimizers import (
     train,
 )
 from snippets.optimizers_race import heavy_ball_matrix, largest_stable_step, nesterov_matrix
+from tests.optax_reference import largest_difference, run_optax
 
 N_STEPS = 150
 
@@ -86,28 +87,6 @@ def problems():
     }
 
 
-def run_optax(optimizer, loss, params, n_steps):
-    """The reference loop, written here with optax's own apply_updates."""
-
-    @jax.jit
-    def run(params):
-        def step(carry, _):
-            params, state = carry
-            updates, state = optimizer.update(jax.grad(loss)(params), state, params)
-            return (optax.apply_updates(params, updates), state), None
-
-        return jax.lax.scan(step, (params, optimizer.init(params)), length=n_steps)[0][0]
-
-    return run(params)
-
-
-def max_difference(a, b):
-    return max(
-        float(jnp.max(jnp.abs(x - y)))
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
-
-
 def difference_from_optax(ours, theirs, problem):
     """Largest parameter difference after N_STEPS, in float64."""
     with jax.enable_x64():
@@ -116,8 +95,8 @@ def difference_from_optax(ours, theirs, problem):
         mine, _, _ = train(loss, params, ours, N_STEPS)
         reference = run_optax(theirs, loss, params, N_STEPS)
         assert jax.tree.leaves(mine)[0].dtype == jnp.float64
-        assert max_difference(mine, params) > 1e-3  # it really moved
-        return max_difference(mine, reference)
+        assert largest_difference(mine, params) > 1e-3  # it really moved
+        return largest_difference(mine, reference)
 
 
 @pytest.mark.parametrize("problem", ["rosenbrock", "linear_dict"])

@@ -22,6 +22,7 @@ from snippets.training import (
     shuffled_batches,
     warmup_cosine_decay,
 )
+from tests.optax_reference import largest_difference, run_optax
 
 N_STEPS = 300
 # (init_value, peak_value, warmup_steps, decay_steps, end_value): none at optax's
@@ -99,26 +100,6 @@ PROBLEMS = {
     "rosenbrock": lambda: (rosenbrock, jnp.array([-1.2, 1.0])),
     "linear_dict": linear_problem,
 }
-
-
-def run_optax(optimizer, loss, params, n_steps):
-    @jax.jit
-    def run(params):
-        def step(carry, _):
-            params, state = carry
-            updates, state = optimizer.update(jax.grad(loss)(params), state, params)
-            return (optax.apply_updates(params, updates), state), None
-
-        return jax.lax.scan(step, (params, optimizer.init(params)), length=n_steps)[0][0]
-
-    return run(params)
-
-
-def largest_difference(a, b):
-    return max(
-        float(jnp.max(jnp.abs(x - y)))
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
 
 
 def difference_from_optax(make_ours, make_theirs, problem):
