@@ -423,6 +423,19 @@ def print_table(result):
             print(f"  largest parameter difference from the scan: {worst:.2e}")
 
 
+def progress(message):
+    """A long run says how far it got on stderr; stdout keeps the table."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def report(result, print_table, out=None):
+    """Print the result's table, and write it as JSON to `out` if given."""
+    print_table(result)
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -430,13 +443,7 @@ def main(argv=None):
     )
     parser.add_argument("--out", help="write the results as JSON to this file")
     args = parser.parse_args(argv)
-    result = run(
-        args.quick, lambda message: print(message, file=sys.stderr, flush=True)
-    )
-    print_table(result)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=1)
+    report(run(args.quick, progress), print_table, args.out)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import math
 import platform
 import sys
@@ -26,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sitebuild.machine import machine
-from snippets.bench import measure
+from snippets.bench import measure, progress, report
 from snippets.llama import forward, next_token_loss
 from snippets.llama_config import LlamaConfig, init_params, param_shapes
 from snippets.llama_generate import decode_step, init_cache
@@ -289,15 +288,8 @@ def main(argv=None):
     )  # fmt: skip
     parser.add_argument("--out", help="write the results as JSON to this file")
     args = parser.parse_args(argv)
-
-    def progress(message):
-        print(message, file=sys.stderr, flush=True)
-
     result = run(args.quick, args.mfu_dry_run, progress)
-    print_table(result)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=1)
+    report(result, print_table, args.out)
     return 0
 
 
