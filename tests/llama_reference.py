@@ -47,6 +47,15 @@ def tiny_config(**changes):
     return json.loads(json.dumps(TINY)) | changes
 
 
+def transformers5_form(cfg):
+    """`cfg` as transformers 5.x writes it: rope_theta and rope_scaling
+    moved into one rope_parameters object."""
+    cfg = dict(cfg)
+    rope = {"rope_type": "default"} | (cfg.pop("rope_scaling") or {})
+    cfg["rope_parameters"] = rope | {"rope_theta": cfg.pop("rope_theta")}
+    return cfg
+
+
 def random_tensors(cfg, seed=0):
     """HF-named float64 weights: RMSNorm weights away from 1 (a random
     transformers model has ones), embeddings small enough that eps counts

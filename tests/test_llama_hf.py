@@ -20,34 +20,20 @@ import pytest
 from sitebuild.page import ROOT
 from snippets.llama import forward
 from snippets.llama_checkpoint import load_checkpoint, save_checkpoint
-from tests.llama_reference import random_tensors, tiny_config, write_checkpoint
+from tests.llama_reference import (
+    random_tensors,
+    tiny_config,
+    transformers5_form,
+    write_checkpoint,
+)
 
 HF_PYTHON = ROOT / ".venv-hf" / "bin" / "python"
 SETUP = "scripts/hf_reference_env.sh"
 TOKENS = np.random.default_rng(7).integers(0, 61, size=(2, 24)).astype(np.int32)
 jit_forward = jax.jit(forward, static_argnames="config")
 
-# A transformers 5 config: rope_parameters, llama3 scaling, GQA (n_rep 2),
-# H * Q = 64 != hidden_size = 48.
-HF_CONFIG = {
-    "vocab_size": 61,
-    "hidden_size": 48,
-    "intermediate_size": 40,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 16,
-    "max_position_embeddings": 64,
-    "rms_norm_eps": 1e-5,
-    "rope_parameters": {
-        "rope_type": "llama3",
-        "rope_theta": 5000.0,
-        "factor": 8.0,
-        "low_freq_factor": 1.0,
-        "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 256,
-    },
-}
+# The same tiny shape as transformers 5 writes it (rope_parameters).
+HF_CONFIG = transformers5_form(tiny_config())
 
 # Checkpoints that save_checkpoint writes and transformers then reads.
 OURS = {
