@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from sitebuild import bench_tables as bench
+from sitebuild.bench_claims import claims_table
 from sitebuild.llama_tables import llama_bench
 from sitebuild.page import PageError
 from sitebuild.palette import figure_pair
@@ -57,13 +58,13 @@ def _figure(marker: str) -> str:
 
 RENDERERS = {
     "bench-machines": machines_table,
-    "bench-derivative": lambda: bench.timing_table("derivative of sin"),
-    "bench-regression": lambda: bench.timing_table("linear regression, 1000 steps"),
+    "bench-derivative": lambda: bench.timing_table(bench.SIN),
+    "bench-regression": lambda: bench.timing_table(bench.FIT),
     "bench-regression-figure": lambda: _figure("bench-regression-figure"),
     "bench-bandwidth": bench.bandwidth_table,
     "bench-loop-vs-scan": bench.loop_table,
     "bench-small-gpu": bench.small_gpu_sentence,
-    "bench-claims": bench.claims_table,
+    "bench-claims": claims_table,
     "tested-on": tested_on_table,
     "llama-bench": llama_bench,
 }

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sitebuild import bench_tables, results, results_files, tested_on
+from sitebuild import bench_claims, bench_tables, results, results_files, tested_on
 from sitebuild.page import PageError
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">
@@ -114,7 +114,7 @@ def test_claims_are_judged_from_the_numbers(monkeypatch, tmp_path):
     (tmp_path / "bench-h100.json").write_text(json.dumps(gpu))
     monkeypatch.setattr(results_files, "RESULTS", tmp_path)
     rows = {
-        line.split(" | ")[0].strip("| "): line for line in bench_tables.claims_table().splitlines()
+        line.split(" | ")[0].strip("| "): line for line in bench_claims.claims_table().splitlines()
     }
     jit_row = next(r for k, r in rows.items() if k.startswith("`jit(vmap(grad))` costs"))
     assert "| 1.3x ✗ | 1.3x ✗ |" in jit_row
