@@ -6,7 +6,8 @@ its prose quotes, every snippet file it includes, the Python and package
 versions, the JAX platform settings and the driver itself. A prose-only
 edit then re-renders without running any code.
 
-Off unless SITEBUILD_CACHE is set ("true" for .cache/page-runs, or a folder):
+Off unless SITEBUILD_CACHE=true (runs kept in .cache/page-runs); mkdocs.yml
+hands the same switch to mkdocs-jupyter's cache, which takes only a boolean:
 CI and the tests always run every page cold, which is what proves the site.
 """
 
@@ -57,10 +58,10 @@ class RunCache:
 
     @classmethod
     def from_env(cls) -> RunCache | None:
-        value = os.environ.get("SITEBUILD_CACHE", "")
-        if value.lower() in ("", "0", "false", "no"):
-            return None
-        return cls(ROOT / ".cache" / "page-runs" if value.lower() in ("1", "true") else value)
+        value = os.environ.get("SITEBUILD_CACHE", "false").lower()
+        if value not in ("true", "false"):
+            raise ValueError(f"SITEBUILD_CACHE={value!r}: set it to true or false")
+        return cls(ROOT / ".cache" / "page-runs") if value == "true" else None
 
     def key(self, page: Page, request: dict) -> str:
         digest = hashlib.sha256()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sitebuild import cache
 from sitebuild.cache import RunCache
 from sitebuild.page import parse_page, snippet_expander
@@ -64,5 +66,11 @@ def test_the_key_covers_the_jax_platform(tmp_path, monkeypatch):
 def test_the_cache_is_off_unless_asked(monkeypatch):
     monkeypatch.delenv("SITEBUILD_CACHE", raising=False)
     assert RunCache.from_env() is None
-    monkeypatch.setenv("SITEBUILD_CACHE", "1")
+    monkeypatch.setenv("SITEBUILD_CACHE", "true")
     assert RunCache.from_env().folder.parts[-2:] == (".cache", "page-runs")
+    monkeypatch.setenv("SITEBUILD_CACHE", "false")
+    assert RunCache.from_env() is None
+    # mkdocs.yml hands the same value to mkdocs-jupyter, which takes a boolean.
+    monkeypatch.setenv("SITEBUILD_CACHE", "/tmp/runs")
+    with pytest.raises(ValueError, match="set it to true or false"):
+        RunCache.from_env()
