@@ -15,7 +15,8 @@ def _distributions() -> dict[str, list[str]]:
     return metadata.packages_distributions()
 
 
-def imported_modules(code: str) -> set[str]:
+@cache  # `make serve` asks again for every unchanged block at each rebuild
+def imported_modules(code: str) -> frozenset[str]:
     """Top-level names of every absolute import in `code`."""
     found = set()
     for node in ast.walk(ast.parse(code)):
@@ -23,7 +24,7 @@ def imported_modules(code: str) -> set[str]:
             found |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
-    return found
+    return frozenset(found)
 
 
 def page_modules(page: Page) -> set[str]:

@@ -11,11 +11,13 @@ on_page_markdown
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -31,10 +33,24 @@ from sitebuild.notebook import build_notebook
 from sitebuild.page import Page, PageError, display_name, parse_page, snippet_expander
 from sitebuild.palette import PALETTES
 from sitebuild.render import render
+from sitebuild.results_files import RESULTS
 from sitebuild.runner import PageRun, run_page
 from sitebuild.vendor import add_vendor_files
 
 log = logging.getLogger("mkdocs.plugins.sitebuild")
+
+
+@cache  # `make serve` rebuilds in one process: redraw only when results change
+def _results_figure(marker: str, digest: str) -> dict[str, bytes]:
+    return results.figure_files(marker)
+
+
+def results_digest() -> str:
+    """A hash of every results file, the key of the figures drawn from them."""
+    digest = hashlib.sha256()
+    for path in sorted(RESULTS.glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 class SitePlugin(BasePlugin):
@@ -107,7 +123,7 @@ class SitePlugin(BasePlugin):
                 file_name = f"{stem}-{palette}.{suffix}"
                 generated[file_name] = (run.figure_dir / file_name).read_bytes()
         for marker in results.used_figures(page.text):
-            generated.update(results.figure_files(marker))
+            generated.update(_results_figure(marker, results_digest()))
         for file_name, content in generated.items():
             if files.get_file_from_path(f"figures/{file_name}") is not None:
                 raise PageError(
