@@ -29,9 +29,13 @@ def _rows(result: dict) -> list[list[str]]:
     training = _suite(result, "llama training")
     if training:
         batch, length = training["shape"]
+        reference = training["reference"]
+        base = training["rows"][reference]["tokens_per_s"]
         for name, row in training["rows"].items():
             what = f"training the chapter's model, {batch} × {length} tokens a step, {name}"
-            rows.append([what, _rate(row)])
+            ratio = row["tokens_per_s"] / base
+            note = "" if name == reference else f" ({ratio:.2f}x the {reference} rate)"
+            rows.append([what, _rate(row) + note])
     decoding = _suite(result, "llama decoding")
     if decoding:
         cached = decoding["rows"][decoding["reference"]]["median_s"]

@@ -58,9 +58,11 @@ DRY_RUN_MODEL = dataclasses.replace(
 
 
 def flops_per_token(config, length):
-    """6N + 12 L H Q T: N counts the parameters every token multiplies
-    (the head, not the embedding lookup); the second term is attention's
-    two T-long products, forward and backward, without causal savings."""
+    """(6 N_mul + 12 L n_h d_h T, N_mul). N_mul counts the parameters that
+    every token multiplies: all of them but an untied embedding table,
+    whose lookup costs no FLOPs (a tied one is the head, so it counts).
+    The second term is attention's two T-long products, forward and
+    backward, without causal savings."""
     shapes = jax.tree.leaves(param_shapes(config), is_leaf=_is_shape)
     n = sum(math.prod(shape) for shape in shapes)
     if not config.tie_word_embeddings:

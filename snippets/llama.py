@@ -16,12 +16,13 @@ from snippets.llama_layers import (
 
 # --8<-- [start:block]
 def block(p, x, cos, sin, mask, config, cache=None, start=0):
-    """Pre-norm residual block: h = x + attn(norm(x)); h + mlp(norm(h))."""
+    """Pre-norm residual block: mid = x + attn(norm(x)), then
+    mid + mlp(norm(mid))."""
     eps = config.rms_norm_eps
     normed = rms_norm(x, p["attn_norm"], eps)
-    a, cache = attention(p, normed, cos, sin, mask, config, cache, start)
-    h = x + a
-    return h + mlp(p, rms_norm(h, p["mlp_norm"], eps)), cache
+    attended, cache = attention(p, normed, cos, sin, mask, config, cache, start)
+    mid = x + attended
+    return mid + mlp(p, rms_norm(mid, p["mlp_norm"], eps)), cache
 
 
 # --8<-- [end:block]
@@ -29,7 +30,7 @@ def block(p, x, cos, sin, mask, config, cache=None, start=0):
 
 # --8<-- [start:forward]
 def decoder(params, tokens, config, start=0, cache=None):
-    """Logits [B, T, V] of tokens [B, T] at positions start..start+T-1,
+    """Logits [B, T, vocab] of tokens [B, T] at positions start..start+T-1,
     and the cache (None without one): shared by forward and decoding."""
     positions = start + jnp.arange(tokens.shape[1])
     # Without a cache the keys are these tokens; with one, all S slots.
@@ -49,7 +50,7 @@ def decoder(params, tokens, config, start=0, cache=None):
 
 
 def forward(params, tokens, config):
-    """Logits [B, T, V] for tokens [B, T], an integer array."""
+    """Logits [B, T, vocab] for tokens [B, T], an integer array."""
     check_tokens(tokens, config)
     return decoder(params, tokens, config)[0]
 
@@ -88,10 +89,11 @@ def check_tokens(tokens, config, length=None):
 
 # --8<-- [start:loss]
 def next_token_loss(params, tokens, config):
-    """Mean cross-entropy of token t + 1 given tokens 0..t, in float32
-    (log_softmax in bfloat16 would round the small probabilities away)."""
+    """Mean cross-entropy of token i + 1 given tokens 0..i, for tokens
+    [B, T + 1]. In float32: bfloat16's 8 significant bits would put errors
+    of hundredths of a nat into every log-probability."""
     logits = forward(params, tokens[:, :-1], config).astype(jnp.float32)
-    log_probs = jax.nn.log_softmax(logits, axis=-1)  # [B, T - 1, V]
+    log_probs = jax.nn.log_softmax(logits, axis=-1)  # [B, T, vocab]
     targets = tokens[:, 1:, None]
     return -jnp.mean(jnp.take_along_axis(log_probs, targets, axis=-1))
 

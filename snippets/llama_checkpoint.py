@@ -8,7 +8,8 @@ model.safetensors.index.json), with transformers' names and shapes.
 import json
 from pathlib import Path
 
-import jax.numpy as jnp  # also teaches NumPy bfloat16, which Llama files hold
+# Importing jax registers ml_dtypes' bfloat16 with NumPy: Llama files hold it.
+import jax.numpy as jnp
 import numpy as np
 from safetensors.numpy import load_file, save_file
 # --8<-- [end:checkpoint_setup]
@@ -47,7 +48,9 @@ def from_hf(tensors, config):
     """Our pytree from {HF name: array}, every name and shape checked."""
     shapes = param_shapes(config)
     L = config.num_hidden_layers
-    used = {"lm_head.weight"}  # when tied, transformers ignores it too
+    # The one exception: with tied embeddings the head is embed_tokens, and
+    # an lm_head.weight in the file is ignored, as transformers does.
+    used = {"lm_head.weight"}
 
     def take(hf, shape, transpose):
         used.add(hf)
@@ -97,13 +100,19 @@ def save_checkpoint(directory, params, config):
     save_file(tensors, directory / "model.safetensors", {"format": "pt"})
 
 
+def load_config(directory):
+    """The LlamaConfig of a checkpoint directory, without its weights."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise ValueError(f"{directory} has no config.json")
+    return config_from_hf(json.loads(path.read_text()))
+
+
 def load_checkpoint(directory):
     """(params, config) from a directory that save_pretrained could write:
     one model.safetensors, or shards named by model.safetensors.index.json."""
     directory = Path(directory)
-    if not (directory / "config.json").is_file():
-        raise ValueError(f"{directory} has no config.json")
-    config = config_from_hf(json.loads((directory / "config.json").read_text()))
+    config = load_config(directory)
     index = directory / "model.safetensors.index.json"
     if index.is_file():  # large models come in shards
         weight_map = json.loads(index.read_text())["weight_map"]

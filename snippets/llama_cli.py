@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from snippets.llama import check_tokens, forward
-from snippets.llama_checkpoint import load_checkpoint
+from snippets.llama_checkpoint import load_checkpoint, load_config
 from snippets.llama_generate import decode_bytes, encode_bytes, generate
 from snippets.llama_train_cli import add_train_command
 
@@ -36,13 +36,14 @@ def logits_command(args):
 
 
 def generate_command(args):
-    params, config = load_checkpoint(args.checkpoint)
+    config = load_config(args.checkpoint)  # refuse before reading weights
     if config.vocab_size != 256:
         raise ValueError(
             "--prompt is read as UTF-8 bytes, a vocabulary of 256, but this "
             f"checkpoint has vocab_size={config.vocab_size}: its tokenizer is "
             "not the byte one (the logits command takes token ids)"
         )
+    params, config = load_checkpoint(args.checkpoint)
     sampling = {"temperature": args.temperature}
     sampling |= {"top_k": args.top_k, "top_p": args.top_p}
     tokens = generate(

@@ -25,13 +25,13 @@ class Llama3Scaling(NamedTuple):
 class LlamaConfig:
     """Sizes of a Llama decoder; the field names are transformers' own."""
 
-    vocab_size: int = 256  # V: bytes, for the site's own models
+    vocab_size: int = 256  # bytes, for the site's own models
     hidden_size: int = 128  # d, the model width
     intermediate_size: int = 352  # width of the SwiGLU MLP
     num_hidden_layers: int = 4  # L
-    num_attention_heads: int = 4  # H query heads
-    num_key_value_heads: int = 2  # each serves H / num_key_value_heads
-    head_dim: int = 32  # Q; H * Q need not equal d
+    num_attention_heads: int = 4  # n_h query heads
+    num_key_value_heads: int = 2  # n_kv; each serves n_h / n_kv of them
+    head_dim: int = 32  # d_h; n_h * d_h need not equal d
     max_position_embeddings: int = 256  # the longest context, in tokens
     rms_norm_eps: float = 1e-5  # Llama 3's (transformers defaults to 1e-6)
     rope_theta: float = 500000.0  # Llama 3's (transformers: 10000)
@@ -57,16 +57,16 @@ def check_config(config):
         value = getattr(config, name)
         if type(value) is not int or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
-    h, kv = config.num_attention_heads, config.num_key_value_heads
-    if h % kv:
+    n_h, n_kv = config.num_attention_heads, config.num_key_value_heads
+    if n_h % n_kv:
         raise ValueError(
-            f"num_attention_heads ({h}) must be a multiple of "
-            f"num_key_value_heads ({kv}): each kv head serves h // kv heads"
+            f"num_attention_heads ({n_h}) must be a multiple of "
+            f"num_key_value_heads ({n_kv}): each kv head serves n_h // n_kv"
         )
-    if config.hidden_size % h:  # transformers' LlamaConfig refuses it too
+    if config.hidden_size % n_h:  # transformers' LlamaConfig refuses it too
         raise ValueError(
             f"hidden_size ({config.hidden_size}) must be a multiple of "
-            f"num_attention_heads ({h}), as transformers requires"
+            f"num_attention_heads ({n_h}), as transformers requires"
         )
     if config.head_dim % 2:  # RoPE turns dims in pairs
         raise ValueError(f"head_dim must be even, not {config.head_dim}")
@@ -104,7 +104,7 @@ def param_shapes(config):
     "layers" stacks the L blocks on a leading axis, for lax.scan."""
     d, f = config.hidden_size, config.intermediate_size
     L = config.num_hidden_layers
-    q = config.num_attention_heads * config.head_dim  # H * Q
+    q = config.num_attention_heads * config.head_dim  # n_h * d_h
     kv = config.num_key_value_heads * config.head_dim
     layer = {
         "attn_norm": (d,), "q": (d, q), "k": (d, kv), "v": (d, kv),

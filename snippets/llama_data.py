@@ -2,7 +2,7 @@
 baselines that the trained model's bits per byte are measured against."""
 
 # --8<-- [start:corpus]
-import importlib.util
+import sys
 from pathlib import Path
 
 import jax
@@ -13,13 +13,11 @@ SOURCES = ["docs/*.md", "snippets/*.py"]  # the chapters and their code
 
 
 def find_repository():
-    """The clone this code runs in: the working folder or one above it;
-    else where `make env` installed the project (the build runs each page
-    in a temporary folder)."""
-    spec = importlib.util.find_spec("sitebuild")
+    """The clone this code runs in: the working folder or one above it,
+    or the clone whose virtual environment runs Python (`make env` makes
+    it there, as .venv)."""
     here = [Path.cwd(), *Path.cwd().parents]
-    installed = [Path(spec.origin).parents[1]] if spec and spec.origin else []
-    for folder in here + installed:
+    for folder in [*here, Path(sys.prefix).parent]:
         if all((folder / s.split("/")[0]).is_dir() for s in SOURCES):
             return folder
     raise FileNotFoundError(
@@ -40,7 +38,11 @@ def read_corpus(root):
 
 
 # --8<-- [start:split]
-def split_corpus(data, chunk=1024, every=10):
+CHUNK = 1024  # bytes a chunk
+EVERY = 10  # one chunk in EVERY is held out for validation
+
+
+def split_corpus(data, chunk=CHUNK, every=EVERY):
     """Cut the bytes into chunks [n, chunk]; every `every`-th chunk is held
     out for validation, the rest train. The same text, the same split."""
     n = len(data) // chunk
@@ -60,6 +62,12 @@ def validation_windows(chunks, length):
     per_chunk = chunks.shape[1] // (length + 1)
     used = chunks[:, : per_chunk * (length + 1)]
     return used.reshape(-1, length + 1)
+
+
+def spread_sample(windows, count):
+    """`count` windows spread evenly over all of them: a fixed sample that
+    is quicker to score than the whole validation text."""
+    return windows[:: max(1, len(windows) // count)][:count]
 
 
 def sample_windows(key, chunks, batch_size, length):
@@ -87,8 +95,9 @@ def unigram_bits(train, targets):
 
 
 def bigram_bits(train, previous, targets):
-    """Bits per byte of p(b | a) = (count of a b + 1) / (count of a + 256),
-    counted inside each training window [rows, length] only."""
+    """Bits per byte of p(b | a) = (count of a b + 1) / (count of pairs
+    that start with a + 256), counting the pairs inside each training
+    chunk [rows, chunk] only."""
     counts = np.ones((256, 256))
     train = np.asarray(train)
     np.add.at(counts, (train[:, :-1].ravel(), train[:, 1:].ravel()), 1.0)

@@ -27,22 +27,24 @@ if __name__ == "__main__":
 
     from snippets.llama import forward, next_token_loss
     from snippets.llama_checkpoint import (
-        load_checkpoint, save_checkpoint, to_hf,
+        from_hf, load_checkpoint, save_checkpoint, to_hf,
     )  # fmt: skip
     from snippets.llama_config import Llama3Scaling, LlamaConfig, init_params
     from snippets.llama_data import (
-        bigram_bits, find_repository, read_corpus, split_corpus,
-        unigram_bits, validation_windows,
+        EVERY, bigram_bits, find_repository, read_corpus, split_corpus,
+        spread_sample, unigram_bits, validation_windows,
     )  # fmt: skip
     from snippets.llama_generate import (
         decode_bytes, decode_step, encode_bytes, generate, init_cache, sample,
     )  # fmt: skip
+    from snippets.llama_hf_config import HF_DEFAULTS, config_from_hf
     from snippets.llama_layers import (
         apply_rope, attention, causal_mask, rms_norm, rope_angles,
-        rope_frequencies,
+        rope_frequencies, rope_interleaved, to_half_split,
     )  # fmt: skip
     from snippets.llama_train import (
-        CHAPTER_MODEL, Settings, bits_per_byte, llama_optimizer,
+        CHAPTER_MODEL, END_FRACTION, LLAMA2_ADAMW, LLAMA2_CLIP,
+        WARMUP_FRACTION, Settings, bits_per_byte, llama_optimizer,
         nats_per_token, train,
     )  # fmt: skip
     from snippets.training import mixed_precision
@@ -81,8 +83,9 @@ if __name__ == "__main__":
 
     # --8<-- [start:rope_demo]
     inv_freq = rope_frequencies(config)
-    Q = config.head_dim
-    q, k = jax.random.normal(jax.random.key(2), (2, 1, 1, 1, Q))  # [B,T,h,Q]
+    d_h = config.head_dim
+    # one query and one key: [B, T, heads, d_h] = [1, 1, 1, d_h] each
+    q, k = jax.random.normal(jax.random.key(2), (2, 1, 1, 1, d_h))
 
     def score(p_query, p_key):
         """q . k after rotating q to position p_query and k to p_key."""
@@ -98,15 +101,44 @@ if __name__ == "__main__":
     assert abs(score(7, 2) - score(7, 6)) > 1e-2  # the distance matters
     # --8<-- [end:rope_demo]
 
+    # --8<-- [start:rope_layouts]
+    # One head's query and key weights in Meta's layout, and some inputs.
+    scale = config.hidden_size**-0.5  # keeps q and k entries of order one
+    w_meta = scale * jax.random.normal(
+        jax.random.key(7), (2, config.hidden_size, d_h)
+    )
+    x = jax.random.normal(jax.random.key(8), (1, 24, config.hidden_size))
+    positions = jnp.arange(x.shape[1])  # T = 24
+    cos, sin = rope_angles(positions, inv_freq)
+
+    def scores(rope, w_q, w_k):  # q·k for every pair of positions: [T, T]
+        q, k = (rope((x @ w)[:, :, None, :]) for w in (w_q, w_k))
+        return jnp.einsum("bthd,bshd->ts", q, k)
+
+    meta = scores(lambda y: rope_interleaved(y, positions, inv_freq), *w_meta)
+    half_split = partial(apply_rope, cos=cos, sin=sin)
+    converted = scores(half_split, *(to_half_split(w, 1) for w in w_meta))
+    unconverted = scores(half_split, *w_meta)  # Meta's weights, HF's rope
+    right, wrong = (jnp.abs(s - meta) for s in (converted, unconverted))
+    print(f"HF layout, permuted weights: largest gap {float(right.max()):.0e}")
+    print(f"HF layout, Meta's weights: largest gap {float(wrong.max()):.2f},")
+    print(f"  at positions 0, 0: {float(wrong[0, 0])}")
+    assert right.max() < 1e-5 * jnp.abs(meta).max()
+    assert wrong.max() > 0.1 * jnp.abs(meta).max() and wrong[0, 0] == 0
+    # --8<-- [end:rope_layouts]
+
     # --8<-- [start:llama3_scaling]
-    llama31 = LlamaConfig(  # Llama 3.1 8B's rotary settings
-        hidden_size=4096, num_attention_heads=32, head_dim=128,
+    llama31_8b = LlamaConfig(  # Llama 3.1 8B, as its config.json says
+        vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+        head_dim=128, max_position_embeddings=131072, rms_norm_eps=1e-5,
         rope_theta=500000.0, rope_scaling=Llama3Scaling(factor=8.0),
+        tie_word_embeddings=False,
     )  # fmt: skip
-    plain = dataclasses.replace(llama31, rope_scaling=None)
+    plain = dataclasses.replace(llama31_8b, rope_scaling=None)
     before = 2 * np.pi / np.asarray(rope_frequencies(plain), np.float64)
-    after = 2 * np.pi / np.asarray(rope_frequencies(llama31), np.float64)
-    s = llama31.rope_scaling
+    after = 2 * np.pi / np.asarray(rope_frequencies(llama31_8b), np.float64)
+    s = llama31_8b.rope_scaling
     short = before < s.original_max_position_embeddings / s.high_freq_factor
     long = before > s.original_max_position_embeddings / s.low_freq_factor
     assert np.allclose(after[short], before[short], rtol=1e-6)
@@ -130,21 +162,28 @@ if __name__ == "__main__":
     plt.show()
     # --8<-- [end:draw_scaling]
 
+    # --8<-- [start:bf16_positions]
+    position = 257  # 9 significant bits: one more than bfloat16 has
+    in_bf16 = int(jnp.asarray(position, jnp.bfloat16))
+    print(f"position {position} in bfloat16: {in_bf16}")
+    assert in_bf16 != position == int(jnp.asarray(position, jnp.float32))
+    # --8<-- [end:bf16_positions]
+
     # --8<-- [start:gqa_demo]
-    H, KV = config.num_attention_heads, config.num_key_value_heads
-    kv_head = jnp.arange(KV)
-    print("query head  ", list(range(H)))
-    print("repeat reads", jnp.repeat(kv_head, H // KV).tolist(), "(right)")
-    print("tile reads  ", jnp.tile(kv_head, H // KV).tolist(), "(wrong)")
+    n_h, n_kv = config.num_attention_heads, config.num_key_value_heads
+    kv_head = jnp.arange(n_kv)
+    print("query head  ", list(range(n_h)))
+    print("repeat reads", jnp.repeat(kv_head, n_h // n_kv).tolist(), "(right)")
+    print("tile reads  ", jnp.tile(kv_head, n_h // n_kv).tolist(), "(wrong)")
     # GQA is multi-head attention whose key and value weights come in
     # groups of identical heads: build that MHA and compare.
     layer = jax.tree.map(lambda w: w[0], params["layers"])  # first block
-    widen = partial(jnp.repeat, repeats=H // KV, axis=1)
+    widen = partial(jnp.repeat, repeats=n_h // n_kv, axis=1)
     mha = layer | {
-        name: widen(layer[name].reshape(-1, KV, Q)).reshape(-1, H * Q)
+        name: widen(layer[name].reshape(-1, n_kv, d_h)).reshape(-1, n_h * d_h)
         for name in ["k", "v"]
     }
-    mha_config = dataclasses.replace(config, num_key_value_heads=H)
+    mha_config = dataclasses.replace(config, num_key_value_heads=n_h)
     x = jax.random.normal(jax.random.key(3), (2, 16, config.hidden_size))
     positions = jnp.arange(16)
     cos, sin = rope_angles(positions, inv_freq)
@@ -181,6 +220,17 @@ if __name__ == "__main__":
     print(f"loss at initialisation {start_loss:.4f}; ", end="")
     print(f"ln 256 = {math.log(256):.4f}")
     assert 0 < start_loss - math.log(256) < 0.1
+    # The same log-probabilities in bfloat16: float32's range of exponents,
+    # but 8 significant bits instead of 24.
+    log_p32 = jax.nn.log_softmax(logits, axis=-1)
+    log_p16 = jax.nn.log_softmax(logits.astype(jnp.bfloat16), axis=-1)
+    bf16_error = float(jnp.abs(log_p16.astype(jnp.float32) - log_p32).max())
+    near = jnp.asarray(-math.log(256), jnp.bfloat16)  # a typical log p here
+    bf16_spacing = abs(float(jnp.spacing(near)))
+    print(f"bfloat16 numbers near -ln 256 lie {bf16_spacing} apart;")
+    print(f"log-softmax in bfloat16: off by up to {bf16_error:.3f} nats")
+    assert jnp.finfo(jnp.bfloat16).maxexp == jnp.finfo(jnp.float32).maxexp
+    assert bf16_error > 1e-3
     # --8<-- [end:initial_loss]
 
     # --8<-- [start:cache_demo]
@@ -204,13 +254,24 @@ if __name__ == "__main__":
     # --8<-- [end:cache_demo]
 
     # --8<-- [start:sampling_demo]
-    scores = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))  # [1, V]
-    keys = jax.random.split(jax.random.key(5), 2000)
-    for options in [{}, {"top_k": 2}, {"top_p": 0.9}, {"temperature": 0}]:
-        draw = partial(sample, scores, **options)
-        drawn = jax.vmap(draw)(keys)  # [2000, 1]
-        share = np.bincount(np.ravel(drawn), minlength=4) / drawn.size
-        print(f"{options!s:20} frequencies {share.round(2)}")
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    scores = jnp.log(jnp.asarray(probs))[None]  # [1, vocab]
+    n_draws = 2000
+    keys = jax.random.split(jax.random.key(5), n_draws)
+    cases = [  # sampling options, and the tokens they may draw
+        ({}, [1, 1, 1, 1]),
+        ({"top_k": 2}, [1, 1, 0, 0]),
+        ({"top_p": 0.9}, [1, 1, 1, 0]),  # 0.5 + 0.3 < 0.9 <= 0.5 + 0.3 + 0.15
+        ({"temperature": 0}, [1, 0, 0, 0]),  # greedy
+    ]
+    for options, kept in cases:
+        drawn = jax.vmap(partial(sample, scores, **options))(keys)  # [n, 1]
+        share = np.bincount(np.ravel(drawn), minlength=4) / n_draws
+        print(f"{options!s:20} frequencies {share.round(3)}")
+        expected = probs * kept / np.sum(probs * kept)  # renormalised
+        # four binomial standard deviations; exactly 0 where nothing is kept
+        allowed = 4 * np.sqrt(expected * (1 - expected) / n_draws)
+        assert np.all(np.abs(share - expected) <= allowed)
     # --8<-- [end:sampling_demo]
 
     # --8<-- [start:bytes_demo]
@@ -226,7 +287,38 @@ if __name__ == "__main__":
             print(f"{name:42} {w.shape}")
     print(f"... and the same for model.layers.1; {len(tensors)} tensors")
     assert "lm_head.weight" not in tensors  # tied: the head is embed_tokens
+    stray = {"model.layers.0.self_attn.q_proj.bias": np.zeros(n_h * d_h)}
+    try:
+        from_hf(tensors | stray, config)
+    except ValueError as error:
+        print(f"ValueError: {error}")
+    # The exception: with tied embeddings, an lm_head.weight is ignored.
+    extra_head = {"lm_head.weight": tensors["model.embed_tokens.weight"] + 1}
+    loaded = from_hf(tensors | extra_head, config)
+    assert all(jax.tree.leaves(jax.tree.map(jnp.array_equal, loaded, params)))
     # --8<-- [end:hf_layout]
+
+    # --8<-- [start:published_config]
+    published = {  # the keys of Llama 3.1 8B's config.json that are read
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_act": "silu", "attention_bias": False, "mlp_bias": False,
+        "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
+        "num_hidden_layers": 32, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-05, "rope_theta": 500000.0,
+        "rope_scaling": {
+            "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192, "rope_type": "llama3",
+        },
+        "tie_word_embeddings": False,
+    }  # fmt: skip
+    assert config_from_hf(published) == llama31_8b  # the config used above
+    yarn = {"rope_type": "yarn", "factor": 4.0}
+    try:
+        config_from_hf(published | {"rope_scaling": yarn})
+    except ValueError as error:
+        print(f"ValueError: {error}")
+    # --8<-- [end:published_config]
 
     # --8<-- [start:read_text]
     data = read_corpus(find_repository())
@@ -267,16 +359,16 @@ if __name__ == "__main__":
     # --8<-- [start:train_model]
     steps, shape = settings.steps, (settings.batch_size, settings.length)
     optimizer = llama_optimizer(params, steps, peak=settings.peak)
-    watched = windows[:: len(windows) // 32][:32]  # a fixed sample of them
+    watched = spread_sample(windows, settings.watch_windows)
     curve = {}
 
-    def watch(step, params, loss):  # validation bits every 50 steps
-        if step % 50 == 0 or step == steps:
+    def watch(step, params, loss):  # validation bits every watch_every steps
+        if step % settings.watch_every == 0 or step == steps:
             curve[step] = bits_per_byte(params, watched, config)
 
     started = time.perf_counter()
-    trained, losses, tokens_per_s = train(
-        params, config, optimizer, train_chunks, jax.random.key(6),
+    trained, losses, tokens_per_s = train(  # key(1): as `train --seed 0`
+        params, config, optimizer, train_chunks, jax.random.key(1),
         steps, shape, watch,
     )  # fmt: skip
     train_seconds = time.perf_counter() - started
@@ -285,6 +377,8 @@ if __name__ == "__main__":
     for name, value in {"model": bits, **baselines}.items():
         print(f"{name:8} {value:.3f}")
     assert bits < baselines["bigram"] < baselines["unigram"] < 8
+    *_, (step_before, bits_before), (_, bits_last) = curve.items()
+    assert bits_last < bits_before  # still falling when training stopped
     # --8<-- [end:train_model]
 
     # --8<-- [start:draw_losses]
@@ -324,7 +418,10 @@ if __name__ == "__main__":
     dtypes = {str(g.dtype) for g in jax.tree.leaves(grads)}
     print("gradient dtypes:", dtypes)
     assert dtypes == {"float32"}  # float32 masters get float32 gradients
-    assert abs(float(loss_16) - float(loss_32)) < 0.02
+    relative_gap = abs(float(loss_16) / float(loss_32) - 1)
+    eps_bf16 = float(jnp.finfo(jnp.bfloat16).eps)  # 2**-7
+    print(f"relative gap {relative_gap:.1e}, bfloat16's eps {eps_bf16:.1e}")
+    assert relative_gap < eps_bf16
     # --8<-- [end:mixed_demo]
 
     # --8<-- [start:round_trip]

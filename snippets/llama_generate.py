@@ -14,7 +14,7 @@ from snippets.llama import check_tokens, decoder
 # --8<-- [start:kv_cache]
 def init_cache(config, batch, length, dtype=jnp.float32):
     """Keys (after RoPE) and values of every layer, for `length` positions:
-    two zero arrays [L, B, S, KV, Q], preallocated so shapes stay static."""
+    two zero arrays [L, B, S, n_kv, d_h], preallocated: shapes stay static."""
     shape = (
         config.num_hidden_layers, batch, length,
         config.num_key_value_heads, config.head_dim,
@@ -22,12 +22,30 @@ def init_cache(config, batch, length, dtype=jnp.float32):
     return jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)
 
 
-@partial(jax.jit, static_argnames="config")
 def decode_step(params, tokens, cache, start, config):
-    """Logits [B, T, V] of tokens [B, T] at positions start..start+T-1,
-    reading earlier keys from the cache; returns the cache with theirs.
-    start is traced: one compilation serves every position."""
+    """Logits [B, T, vocab] of tokens [B, T] at positions start..start+T-1,
+    reading earlier keys from the cache; returns the cache with theirs."""
+    check_cache_room(tokens, cache, start)
+    return cached_decoder(params, tokens, cache, start, config)
+
+
+# start is traced: one compilation serves every position.
+@partial(jax.jit, static_argnames="config")
+def cached_decoder(params, tokens, cache, start, config):
     return decoder(params, tokens, config, start=start, cache=cache)
+
+
+def check_cache_room(tokens, cache, start):
+    """dynamic_update_slice would move a write past the cache's end back
+    without a word: check the concrete positions first."""
+    if isinstance(start, jax.core.Tracer):
+        return  # inside jit: the caller checked the concrete start
+    length, room = np.shape(tokens)[1], cache[0].shape[2]
+    if not 0 <= int(start) <= room - length:
+        raise ValueError(
+            f"positions {int(start)}..{int(start) + length - 1} do not fit a "
+            f"cache of {room} positions: make it longer (init_cache)"
+        )
 
 
 # --8<-- [end:kv_cache]
@@ -36,7 +54,7 @@ def decode_step(params, tokens, cache, start, config):
 # --8<-- [start:sample]
 @partial(jax.jit, static_argnames=("temperature", "top_k", "top_p"))
 def sample(logits, key, temperature=1.0, top_k=None, top_p=None):
-    """One token per row of logits [B, V]. Temperature 0 is greedy; top_k
+    """One token per row of logits [B, vocab]. Temperature 0 is greedy; top_k
     keeps the k likeliest tokens, top_p the fewest whose mass reaches p."""
     check_sampling(temperature, top_k, top_p, vocab_size=logits.shape[-1])
     if temperature == 0:

@@ -10,6 +10,11 @@ REQUIRED = [
     "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
     "num_attention_heads",
 ]  # fmt: skip
+# What transformers' LlamaConfig assumes for a key that config.json lacks.
+HF_DEFAULTS = {
+    "max_position_embeddings": 2048, "rms_norm_eps": 1e-6,
+    "rope_theta": 10000.0, "tie_word_embeddings": False,
+}  # fmt: skip
 
 
 def config_from_hf(d):
@@ -18,18 +23,18 @@ def config_from_hf(d):
     missing = [name for name in REQUIRED if d.get(name) is None]
     if missing:
         raise ValueError(f"config.json lacks {', '.join(missing)}")
-    heads, max_len = d["num_attention_heads"], d.get("max_position_embeddings")
-    max_len = max_len or 2048  # transformers' defaults for what is absent
+    d = HF_DEFAULTS | {k: v for k, v in d.items() if v is not None}
+    heads, max_len = d["num_attention_heads"], d["max_position_embeddings"]
     theta, scaling = rope_from_hf(d, max_len)
     return LlamaConfig(
         **{name: d[name] for name in REQUIRED},
         num_key_value_heads=d.get("num_key_value_heads") or heads,
         head_dim=d.get("head_dim") or d["hidden_size"] // heads,
         max_position_embeddings=max_len,
-        rms_norm_eps=float(d.get("rms_norm_eps", 1e-6)),
+        rms_norm_eps=float(d["rms_norm_eps"]),
         rope_theta=theta,
         rope_scaling=scaling,
-        tie_word_embeddings=bool(d.get("tie_word_embeddings", False)),
+        tie_word_embeddings=bool(d["tie_word_embeddings"]),
     )
 
 
@@ -39,7 +44,7 @@ def rope_from_hf(d, max_len):
     # transformers lets rope_scaling win when a file has both.
     where = "rope_scaling" if d.get("rope_scaling") else "rope_parameters"
     rope = d.get(where) or {}
-    theta = float(rope.get("rope_theta", d.get("rope_theta", 10000.0)))
+    theta = float(rope.get("rope_theta", d["rope_theta"]))
     kind = rope.get("rope_type", rope.get("type", "default"))
     if kind == "default":
         return theta, None

@@ -36,7 +36,9 @@ class Settings(NamedTuple):
     steps: int = 300
     batch_size: int = 8  # windows a step
     length: int = 128  # T: bytes the model reads in a window
-    peak: float = 1.5e-3  # the largest learning rate (a sweep chose it)
+    peak: float = 1.5e-3  # the largest learning rate
+    watch_every: int = 50  # steps between two validation measurements
+    watch_windows: int = 32  # validation windows they score
 
 
 # --8<-- [end:chapter_model]
@@ -56,13 +58,25 @@ def decay_mask(params):
     return mask
 
 
-def llama_optimizer(params, steps, peak=5e-3, warmup=None, clip=1.0):
-    """Clip |g| at `clip`, then AdamW with a warmup-cosine learning rate
-    that ends at a tenth of its peak: the Llama 2 paper's recipe."""
-    warmup = max(1, steps // 10) if warmup is None else warmup
-    eta = warmup_cosine_decay(0.0, peak, warmup, steps, end_value=peak / 10)
-    mask = decay_mask(params)
-    adam = adamw(eta, b1=0.9, b2=0.95, weight_decay=0.1, mask=mask)
+# The Llama 2 paper's settings (Touvron et al., 2023, section 2.2).
+LLAMA2_ADAMW = {"b1": 0.9, "b2": 0.95, "eps": 1e-5, "weight_decay": 0.1}
+LLAMA2_CLIP = 1.0  # the largest global norm of the gradient
+END_FRACTION = 0.1  # the cosine ends at this fraction of the peak
+# This page's choice: the paper warms up for 2000 of its ~500k steps.
+WARMUP_FRACTION = 0.1
+
+
+def llama_optimizer(params, steps, peak=None, warmup=None, clip=LLAMA2_CLIP):
+    """Clip |g| at `clip`, then AdamW with the paper's settings and a
+    learning rate that rises to `peak` (default: Settings().peak) for `warmup`
+    steps (default: a fraction WARMUP_FRACTION of them), then follows a
+    cosine down to END_FRACTION of its peak."""
+    peak = Settings().peak if peak is None else peak
+    if warmup is None:
+        warmup = max(1, round(steps * WARMUP_FRACTION))
+    end = peak * END_FRACTION
+    eta = warmup_cosine_decay(0.0, peak, warmup, steps, end_value=end)
+    adam = adamw(eta, **LLAMA2_ADAMW, mask=decay_mask(params))
     return chain(clip_by_global_norm(clip), adam)
 
 
@@ -98,16 +112,19 @@ def train(params, config, optimizer, chunks, key, steps, shape, watch=None,
     """`steps` steps on windows of shape (batch, length); compute_dtype
     bfloat16 trains in mixed precision. watch(step, params, loss) runs
     before each step and after the last. Returns the parameters, the
-    losses [steps] and tokens/s, timed from the second step on."""
+    losses [steps] and tokens/s: steps 2 to `steps`, without watch's time."""
     check_training(steps, shape, chunks.shape[1], config)
     loss_fn = partial(next_token_loss, config=config)
     if compute_dtype is not None:
         loss_fn = mixed_precision(loss_fn, compute_dtype)
     state, chunks = optimizer.init(params), jnp.asarray(chunks)
-    losses = []
+    losses, watching = [], 0.0
     for step in range(steps):
         if watch is not None:
+            jax.block_until_ready(params)  # finish the steps so far, then
+            paused = time.perf_counter()  # time watch, to leave it out
             watch(step, params, losses[-1] if losses else None)
+            watching += time.perf_counter() - paused
         params, state, loss = train_step(
             params, state, jax.random.fold_in(key, step), chunks,
             loss_fn, optimizer, shape,
@@ -115,9 +132,9 @@ def train(params, config, optimizer, chunks, key, steps, shape, watch=None,
         losses.append(loss)
         if step == 0:  # the first step compiles: time the others
             loss.block_until_ready()
-            started = time.perf_counter()
+            started, watching = time.perf_counter(), 0.0
     jax.block_until_ready(losses[-1])
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started - watching
     if watch is not None:
         watch(steps, params, losses[-1])
     tokens_per_s = (steps - 1) * math.prod(shape) / max(seconds, 1e-9)

@@ -109,6 +109,10 @@ def chain(*transforms):
     return Optimizer(init, update)
 
 
+# --8<-- [end:chain]
+
+
+# --8<-- [start:transforms]
 class CountState(NamedTuple):
     count: jax.Array  # t, the number of steps taken
 
@@ -143,7 +147,7 @@ def adam_direction(b1=0.9, b2=0.999, eps=1e-8, mu_dtype=None):
     return Optimizer(init, update)
 
 
-# --8<-- [end:chain]
+# --8<-- [end:transforms]
 
 
 # --8<-- [start:epoch]

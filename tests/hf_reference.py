@@ -59,6 +59,14 @@ def main():
     for directory in jobs.get("logits", []):
         load(directory, tokens)
     versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+    # What LlamaConfig assumes for the keys a config.json may leave out.
+    default = LlamaConfig()
+    versions["defaults"] = {
+        "max_position_embeddings": default.max_position_embeddings,
+        "rms_norm_eps": default.rms_norm_eps,
+        "rope_theta": default.rope_parameters["rope_theta"],
+        "tie_word_embeddings": default.tie_word_embeddings,
+    }
     print(json.dumps(versions))
 
 

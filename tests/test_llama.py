@@ -26,12 +26,19 @@ from snippets.llama_generate import (
     sample,
 )
 from snippets.llama_hf_config import config_from_hf
-from snippets.llama_layers import apply_rope, rope_angles, rope_frequencies
+from snippets.llama_layers import (
+    apply_rope,
+    rope_angles,
+    rope_frequencies,
+    rope_interleaved,
+    to_half_split,
+)
 from tests.llama_reference import (
     inverse_frequencies,
     random_tensors,
     reference_logits,
     reference_loss,
+    rotate_pairs,
     tiny_config,
     write_checkpoint,
 )
@@ -100,6 +107,57 @@ def test_reference_notices_the_classic_port_bugs(checkpoint, tokens):
     assert min(gaps.values()) > 1e-3, gaps
 
 
+@pytest.mark.parametrize("n_kv", [1, 4])
+def test_grouped_attention_with_one_group_and_with_one_head_per_group(tmp_path, n_kv, tokens):
+    """Multi-query (one kv head for all four) and plain multi-head attention:
+    the grouped einsum at its two extremes, against the reference."""
+    cfg = tiny_config(num_key_value_heads=n_kv)
+    tensors = random_tensors(cfg, seed=4)
+    params, config = load_checkpoint(write_checkpoint(tmp_path, cfg, tensors))
+    ours = np.asarray(jit_forward(params, jnp.asarray(tokens), config))
+    stored = {k: v.astype(np.float32).astype(np.float64) for k, v in tensors.items()}
+    np.testing.assert_allclose(ours, reference_logits(stored, cfg, tokens), rtol=1e-5, atol=1e-5)
+
+
+def test_interleaved_rope_equals_the_reference_pairs():
+    """Meta's layout, (x[2i], x[2i + 1]) turned together, at positions
+    from 0 to 40 (position 0 alone would not tell layouts apart)."""
+    cfg = tiny_config()
+    x = np.random.default_rng(8).normal(size=(41, 16))
+    positions = np.arange(41.0)
+    freqs = inverse_frequencies(cfg)
+    expected = rotate_pairs(x, positions, freqs, interleaved=True)
+    ours = rope_interleaved(
+        jnp.asarray(x, jnp.float32)[None, :, None, :], jnp.arange(41), jnp.asarray(freqs)
+    )
+    np.testing.assert_allclose(np.asarray(ours)[0, :, 0], expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(expected - rotate_pairs(x, positions, freqs)).max() > 0.1  # layouts differ
+
+
+def test_half_split_on_converted_weights_equals_meta_layout(checkpoint, tokens):
+    """Take the checkpoint's q and k weights as Meta's: the reference run
+    with interleaved pairs on them must equal our model (half-split) on the
+    weights that to_half_split converted, as HF's conversion script does."""
+    directory, tensors, cfg = checkpoint
+    params, config = load_checkpoint(directory)
+    heads = {"q": config.num_attention_heads, "k": config.num_key_value_heads}
+    converted = dict(params, layers=dict(params["layers"]))
+    for name, n in heads.items():
+        w = params["layers"][name]  # [L, d, heads * d_h], columns in Meta's order
+        converted["layers"][name] = jnp.stack([to_half_split(layer, n) for layer in w])
+        # to_half_split is the script's permute, on [in, out] instead of [out, in]
+        meta = np.asarray(w[0]).T  # [out, in], as torch stores it
+        d_h, d = cfg["head_dim"], cfg["hidden_size"]
+        script = meta.reshape(n, d_h // 2, 2, d).transpose(0, 2, 1, 3).reshape(-1, d)
+        np.testing.assert_array_equal(np.asarray(converted["layers"][name][0]).T, script)
+    ours = np.asarray(jit_forward(converted, jnp.asarray(tokens), config))
+    meta_logits = reference_logits(tensors, cfg, tokens, interleaved=True)
+    np.testing.assert_allclose(ours, meta_logits, rtol=1e-5, atol=1e-5)
+    # and without the conversion the half-split model computes something else
+    unconverted = np.asarray(jit_forward(params, jnp.asarray(tokens), config))
+    assert np.abs(unconverted - meta_logits).max() > 1e-2
+
+
 def test_causal(checkpoint, tokens):
     params, config = load_checkpoint(checkpoint[0])
     changed = tokens.copy()
@@ -155,6 +213,18 @@ def test_kv_cache_decode_from_nonzero_start_equals_full_forward(checkpoint):
     np.testing.assert_allclose(np.concatenate(logits, axis=1), full, rtol=1e-5, atol=1e-5)
     # The cache holds keys after RoPE, num_key_value_heads wide.
     assert cache[0].shape == (config.num_hidden_layers, 2, length, 2, 16)
+
+
+def test_decode_step_refuses_positions_past_the_cache(checkpoint):
+    params, config = load_checkpoint(checkpoint[0])
+    cache = init_cache(config, 1, 8)
+    tokens = jnp.zeros((1, 3), jnp.int32)
+    decode_step(params, tokens, cache, 5, config)  # positions 5..7: fits
+    for start in [6, -1]:
+        with pytest.raises(ValueError, match=r"do not fit a cache of 8 positions"):
+            decode_step(params, tokens, cache, start, config)
+    with pytest.raises(ValueError, match=r"positions 6\.\.8 do not fit"):
+        decode_step(params, tokens, cache, jnp.asarray(6), config)
 
 
 def test_greedy_generation_equals_recomputing_everything(checkpoint):
@@ -447,10 +517,14 @@ def test_command_line_generates_bytes(tmp_path, capsys, key):
     assert "--tokens takes integers and commas, not '1,x'" in capsys.readouterr().err
 
 
-def test_generate_refuses_a_tokenizer_it_does_not_have(checkpoint, capsys):
+def test_generate_refuses_a_tokenizer_it_does_not_have(checkpoint, capsys, tmp_path):
     from snippets.llama_cli import main
 
     assert main(["generate", "--checkpoint", str(checkpoint[0]), "--prompt", "hi"]) == 2
+    assert "vocab_size=61" in capsys.readouterr().err
+    # It says so from config.json alone, before reading any weights.
+    (tmp_path / "config.json").write_text((checkpoint[0] / "config.json").read_text())
+    assert main(["generate", "--checkpoint", str(tmp_path), "--prompt", "hi"]) == 2
     assert "vocab_size=61" in capsys.readouterr().err
 
 

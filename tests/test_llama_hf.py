@@ -20,6 +20,7 @@ import pytest
 from sitebuild.page import ROOT
 from snippets.llama import forward
 from snippets.llama_checkpoint import load_checkpoint, save_checkpoint
+from snippets.llama_hf_config import HF_DEFAULTS
 from tests.llama_reference import (
     random_tensors,
     tiny_config,
@@ -127,6 +128,11 @@ def test_logits_equal_transformers_on_a_checkpoint_saved_here(hf, name):
     assert expected.shape == logits.shape == (2, 24, config.vocab_size)
     assert expected.std() > 0.1
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_defaults_for_absent_keys_are_transformers_own(hf):
+    _, _, versions = hf
+    assert versions["defaults"] == HF_DEFAULTS
 
 
 @pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied"])

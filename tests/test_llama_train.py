@@ -24,9 +24,11 @@ from snippets.llama_cli import main
 from snippets.llama_config import LlamaConfig, init_params
 from snippets.llama_data import (
     bigram_bits,
+    find_repository,
     read_corpus,
     sample_windows,
     split_corpus,
+    spread_sample,
     unigram_bits,
     validation_windows,
 )
@@ -62,13 +64,16 @@ def test_site_adamw_equals_optax_on_the_model_params(key, schedule_from, toleran
         tokens = jax.random.randint(jax.random.key(1), (4, 12), 0, TINY.vocab_size)
         grad = jax.jit(jax.grad(partial(next_token_loss, config=TINY)))
         ours = llama_optimizer(params, steps, peak=peak, warmup=5, clip=clip)
+        end = peak * 0.1  # the Llama 2 paper: down to 10% of the peak
         schedule = {
-            "ours": warmup_cosine_decay(0.0, peak, 5, steps, peak / 10),
-            "optax": optax.warmup_cosine_decay_schedule(0.0, peak, 5, steps, peak / 10),
+            "ours": warmup_cosine_decay(0.0, peak, 5, steps, end),
+            "optax": optax.warmup_cosine_decay_schedule(0.0, peak, 5, steps, end),
         }[schedule_from]
+        # The Llama 2 paper's AdamW settings, typed from the paper.
+        paper = {"b1": 0.9, "b2": 0.95, "eps": 1e-5, "weight_decay": 0.1}
         theirs = optax.chain(
             optax.clip_by_global_norm(clip),
-            optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=0.1, mask=decay_mask(params)),
+            optax.adamw(schedule, **paper, mask=decay_mask(params)),
         )
         mine, reference = params, params
         state, optax_state = ours.init(params), theirs.init(params)
@@ -139,6 +144,8 @@ def test_split_is_fixed_disjoint_and_windows_stay_in_training_chunks():
     windows = validation_windows(held_out, 32)
     assert windows.shape == (3 * (1000 // 33), 33)
     assert np.array_equal(windows[0], held_out[0, :33])
+    assert np.array_equal(spread_sample(windows, 4), windows[[0, 22, 44, 66]])
+    assert np.array_equal(spread_sample(windows, 500), windows)  # all there are
     batch = np.asarray(sample_windows(jax.random.key(2), jnp.asarray(train_chunks), 64, 32))
     assert batch.shape == (64, 33)
     for window in batch:  # each one a contiguous piece of one training chunk
@@ -174,6 +181,42 @@ def test_training_lowers_the_loss_in_float32_and_bfloat16():
         assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(trained))
 
 
+def test_tokens_per_second_leave_out_the_first_step_and_watch(monkeypatch):
+    """A fake clock moves only inside watch (1000 s a call): the rate must
+    not see that time, so it is the rate of steps that took no time."""
+    import snippets.llama_train as llama_train
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(llama_train.time, "perf_counter", lambda: clock["now"])
+    calls = []
+
+    def watch(step, params, loss):
+        calls.append(step)
+        clock["now"] += 1000.0
+
+    data = np.tile(np.arange(10, dtype=np.uint8), 100)
+    chunks = split_corpus(data, chunk=100, every=10)[0]
+    params = init_params(TINY, jax.random.key(0))
+    optimizer = llama_optimizer(params, 5, peak=1e-2)
+    _, losses, tokens_per_s = train(
+        params, TINY, optimizer, chunks, jax.random.key(1), 5, (2, 8), watch
+    )
+    assert calls == [0, 1, 2, 3, 4, 5] and losses.shape == (5,)
+    assert tokens_per_s > 1e9  # (5 - 1) * 16 tokens in (nearly) no time
+
+
+def test_the_repository_is_found_from_the_clone_or_its_virtual_environment(monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT / "docs")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / ".venv"))
+    assert find_repository() == ROOT  # a folder above the working one
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "prefix", str(ROOT / ".venv"))
+    assert find_repository() == ROOT  # the clone whose .venv runs Python
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / ".venv"))
+    with pytest.raises(FileNotFoundError, match="run this code inside a clone"):
+        find_repository()
+
+
 @pytest.fixture(scope="module")
 def trained_checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "site-llama"
@@ -193,7 +236,12 @@ def test_train_command_saves_a_checkpoint_the_other_commands_read(
     out, returncode, stdout, stderr = trained_checkpoint
     assert returncode == 0, stderr
     assert "\rstep 4/4  loss " in stderr and "tokens/s" in stderr
-    assert stderr.count("\n") == 1  # one line, rewritten in place
+    # One progress line rewritten in place; validation lines stay, at step
+    # 0 and after the last (--eval-every is 50).
+    lines = stderr.split("\n")
+    assert len(lines) == 4 and lines[-1] == ""
+    assert lines[0].startswith("\rstep 0/4  validation ") and "bits/byte" in lines[0]
+    assert "\rstep 4/4  validation " in lines[1] and "loss" in lines[2]
     assert f"saved {out}: 4 steps" in stdout and "bits per byte" in stdout
     params, config = load_checkpoint(out)
     assert config == CHAPTER_MODEL
