@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from functools import partial
 from pathlib import Path
@@ -90,6 +91,7 @@ def collectives(compiled_text):
     """The collective operations in a compiled program's HLO text, each as
     'name: result shape', e.g. 'all-reduce: f32[2]'."""
     text = re.sub(r"\{[^{}]*\}", "", compiled_text)  # layouts such as {1,0}
+    text = re.sub(r"/\*.*?\*/", "", text)  # comments such as /*index=5*/
     found = re.findall(
         r"= (\S+|\([^)]*\)) (all-reduce|all-gather|reduce-scatter|"
         r"all-to-all|collective-permute)(?:-start)?\(",
@@ -107,16 +109,18 @@ def collectives(compiled_text):
     static_argnames=("loss_fn", "mesh", "n_steps", "check_vma", "mean_of"),
 )
 def shard_map_descend(
-    loss_fn, mesh, params, batch, eta, n_steps, check_vma=False, mean_of="grads"
+    loss_fn, mesh, params, batch, eta, n_steps, check_vma=True, mean_of="loss"
 ):
-    """descend, written for one device: each runs `local` on its own rows
-    and the devices agree on the gradient through an explicit mean over
-    the "data" axis, of the gradients or of the loss (`mean_of`)."""
+    """descend, written for one device: each runs `local` on its own rows,
+    and the devices agree through an explicit mean over the "data" axis,
+    of the loss (`mean_of="loss"`) or of the gradients ("grads")."""
 
     def local(params, batch):  # batch: this device's rows only
         def loss(params):
             value = loss_fn(params, batch)  # the mean over MY rows
-            return jax.lax.pmean(value, "data") if mean_of == "loss" else value
+            if mean_of == "loss":  # the mean over all rows: an all-reduce
+                value = jax.lax.pmean(value, "data")
+            return value
 
         def step(params, _):
             value, grads = jax.value_and_grad(loss)(params)
@@ -164,8 +168,9 @@ if __name__ == "__main__":
     # JAX makes its CPU backend once per process, the first time anything
     # needs a device, with as many devices as this setting says then.
     jax.config.update("jax_num_cpu_devices", 8)
-    # GPUs may multiply float32 matrices with 10-bit mantissas (TF32); this
-    # page compares float32 results, so it asks for full float32 products.
+    # GPUs may multiply float32 matrices with 10-bit mantissas (TF32), TPUs
+    # with bfloat16's 8 bits; this page compares float32 results, so it
+    # asks for full float32 products.
     jax.config.update("jax_default_matmul_precision", "highest")
     # --8<-- [end:devices]
 
@@ -186,10 +191,14 @@ if __name__ == "__main__":
     devices = jax.devices()  # the default platform's: the GPUs if any
     print(f"{len(devices)} {devices[0].platform} device(s):", devices)
     print(f"{len(jax.devices('cpu'))} CPU devices")
+    jax.config.update("jax_num_cpu_devices", 8)  # the same value: accepted
     try:
-        jax.config.update("jax_num_cpu_devices", 4)  # too late now
+        jax.config.update("jax_num_cpu_devices", 4)  # another: too late now
     except RuntimeError as err:
         print("RuntimeError:", str(err).split(" i.e.")[0])
+    # The cores this process may use; os.cpu_count() counts the machine's.
+    affinity = getattr(os, "sched_getaffinity", None)  # not on every OS
+    cores = len(affinity(0)) if affinity else os.cpu_count()
     # --8<-- [end:list_devices]
 
     # --8<-- [start:make_mesh]
@@ -255,8 +264,11 @@ if __name__ == "__main__":
     many, many_losses = compiled(*args)  # the same as descend(...)
     print(f"{n_devices} devices:", many, jax.typeof(many))
     print("x split as", jax.typeof(args[1][0]))
-    print("collectives in each step:", collectives(compiled.as_text()))
-    rtol = 1e-5  # about 100 float32 roundings (2^-24 each)
+    found = collectives(compiled.as_text())
+    print("collectives in each step:", found)
+    # one all-reduce of the loss and the gradient (none on one device)
+    assert [c.split(":")[0] for c in found] == ["all-reduce"] * (n_devices > 1)
+    rtol = 1e-5  # about 170 float32 roundings of 2^-24 each
     houses_gap = largest_gap(many, one)
     assert houses_gap < rtol and largest_gap(many_losses, one_losses) < rtol
     # --8<-- [end:houses_jit]
@@ -294,19 +306,48 @@ if __name__ == "__main__":
 
     # --8<-- [start:check_vma]
     one_step, _ = descend(houses_loss, start, houses, eta, 1)
-    ratios = {}
-    for mean_of in ["grads", "loss"]:
-        moved, _ = shard_map_descend(
-            houses_loss, data_mesh, *args[:2], eta, 1, True, mean_of
-        )
-        ratios[mean_of] = np.asarray(moved / one_step)
-        print(f"check_vma=True, pmean of the {mean_of}: the step is "
-              f"{np.round(ratios[mean_of], 4)} times the one-device step")
-    assert np.allclose(ratios["grads"], n_devices, rtol=rtol)  # a sum
-    assert np.allclose(ratios["loss"], 1, rtol=rtol)  # the mean: right
+    ratios = {}  # each way's first step, divided by the right one
+    for check_vma, mean_of in [(True, "loss"), (True, "grads"), (True, None),
+                               (False, "grads"), (False, None)]:
+        way = f"check_vma={check_vma}, " + (
+            f"pmean of the {mean_of}:" if mean_of else "no pmean:")
+        try:
+            moved, _ = shard_map_descend(
+                houses_loss, data_mesh, *args[:2], eta, 1, check_vma, mean_of
+            )
+        except ValueError as err:  # a varying loss where out_specs says P()
+            print(way, "ValueError:", str(err).splitlines()[0])
+            continue
+        ratios[check_vma, mean_of] = np.asarray(moved / one_step)
+        print(way, "the step is", np.round(ratios[check_vma, mean_of], 4),
+              "times the right one")
+    assert np.allclose(ratios[True, "loss"], 1, rtol=rtol)  # the mean
+    assert np.allclose(ratios[True, "grads"], n_devices, rtol=rtol)  # sum
+    assert (True, None) not in ratios  # refused
+    assert np.allclose(ratios[False, "grads"], 1, rtol=rtol)
+    # No pmean, no check: the result is device 0's step, on its rows alone
+    rows_0 = jax.tree.map(lambda a: a[: len(a) // n_devices], houses)
+    step_0, _ = descend(houses_loss, start, rows_0, eta, 1)
+    assert np.allclose(ratios[False, None], step_0 / one_step, rtol=rtol)
     # --8<-- [end:check_vma]
 
+    # --8<-- [start:train_memory]
+    llama_8b = LlamaConfig(  # the sizes of Llama 3 8B, from its config.json
+        vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+        head_dim=128, max_position_embeddings=8192, tie_word_embeddings=False,
+    )
+    # eval_shape traces init_params without running it: shapes, no memory
+    shapes = jax.eval_shape(partial(init_params, llama_8b), jax.random.key(0))
+    n_8b = sum(leaf.size for leaf in jax.tree.leaves(shapes))  # N
+    train_bytes = 4 * 4 * n_8b  # float32 parameters, gradients, m and v
+    print(f"Llama 3 8B: N = {n_8b:,}; {train_bytes / 1e9:.0f} GB to train")
+    # --8<-- [end:train_memory]
+
+    from snippets.llama_layers import mlp  # as on the page: the note's last
+
     # --8<-- [start:llama_setup]
+    swiglu = mlp  # the note above made `mlp` the Llama's SwiGLU MLP
     config = LlamaConfig(
         hidden_size=64, intermediate_size=128, num_hidden_layers=1,
         num_attention_heads=4, num_key_value_heads=2, head_dim=16,
@@ -317,7 +358,7 @@ if __name__ == "__main__":
     batch, length = 2 * n_devices, 33  # sequences of 33 bytes: 32 targets
     tokens = np.resize(np.frombuffer(text, np.uint8), (batch, length))
     tokens = jnp.asarray(tokens, jnp.int32)
-    learning_rate = 1e-2
+    learning_rate, n_train = 1e-2, 5
     optimizer = adamw(learning_rate)
     # --8<-- [end:llama_setup]
 
@@ -328,23 +369,29 @@ if __name__ == "__main__":
     print("embed:", jax.typeof(fsdp_params["embed"]))
     print("q:    ", jax.typeof(fsdp_params["layers"]["q"]))
     print("norm: ", jax.typeof(fsdp_params["norm"]))
-    unplaced = jax.jit(optimizer.init)(fsdp_params)
-    print("m for q, from jit(init):", jax.typeof(unplaced.m["layers"]["q"]))
+    unplaced = jax.jit(optimizer.init)(fsdp_params)  # no mesh set: a trap
+    print("m for q, jit(init):", unplaced.m["layers"]["q"].sharding)
+    with jax.set_mesh(data_mesh):
+        in_mesh = jax.jit(optimizer.init)(fsdp_params)
+    print("m for q, jit(init) under set_mesh:",
+          jax.typeof(in_mesh.m["layers"]["q"]))
     state_shardings = AdamState(  # t everywhere; m and v split like params
         NamedSharding(data_mesh, P()), shardings, shardings
     )
     init = jax.jit(optimizer.init, out_shardings=state_shardings)
     fsdp_state = init(fsdp_params)
-    print("m for q, placed:       ", jax.typeof(fsdp_state.m["layers"]["q"]))
+    print("m for q, out_shardings:", jax.typeof(fsdp_state.m["layers"]["q"]))
     memory = {
         "parameters": bytes_per_device(fsdp_params),
         "Adam's m and v": bytes_per_device((fsdp_state.m, fsdp_state.v)),
     }
     for name, (most, whole) in memory.items():
         print(f"{name}: {whole:,} bytes, at most {most:,} on one device")
-    most, whole = bytes_per_device((unplaced.m, unplaced.v))
-    assert most == whole  # a whole copy on every device
-    assert memory["parameters"][0] * n_devices == memory["parameters"][1]
+        assert most * n_devices == whole  # an equal share on every device
+    # jit(init) without a mesh: every moment on device 0, and only there
+    places = [m.sharding.device_set for m in jax.tree.leaves(unplaced.m)]
+    assert all(place == {devices[0]} for place in places)
+    assert bytes_per_device((in_mesh.m, in_mesh.v)) == memory["Adam's m and v"]
     # --8<-- [end:fsdp_shard]
 
     # --8<-- [start:fsdp_train]
@@ -353,11 +400,15 @@ if __name__ == "__main__":
         fsdp_step = train_step.lower(
             fsdp_loss, optimizer, config, fsdp_params, fsdp_state, fsdp_tokens
         ).compile()
-    kinds = [c.split(":")[0] for c in collectives(fsdp_step.as_text())]
+    found = collectives(fsdp_step.as_text())
+    kinds = [c.split(":")[0] for c in found]
     print({kind: kinds.count(kind) for kind in sorted(set(kinds))})
+    for line in found:
+        if not line.startswith("all-gather"):
+            print(textwrap.fill(line, 79, subsequent_indent="  "))
     p_one, s_one = params, optimizer.init(params)
     p_fsdp, s_fsdp = fsdp_params, fsdp_state
-    for step in range(5):
+    for step in range(n_train):
         p_one, s_one, loss_one = train_step(
             next_token_loss, optimizer, config, p_one, s_one, tokens
         )
@@ -366,20 +417,49 @@ if __name__ == "__main__":
               f"{loss_fsdp:.5f} sharded")
         assert abs(loss_fsdp / loss_one - 1) < rtol
     print("q after training:", jax.typeof(p_fsdp["layers"]["q"]))
+    # The weights of one block, gathered in the forward pass and again in
+    # the backward pass (the checkpoint); and the embedding and final norm.
+    n_block = len(params["layers"])
+    assert kinds.count("all-gather") == (2 * n_block + 2) * (n_devices > 1)
+    # The arrays summed: the loss, and every gradient (the embedding's twice)
+    n_summed = sum(c.count("[") for c in found if c.startswith("all-reduce"))
+    if n_devices > 1 and devices[0].platform == "cpu":  # XLA's choice here
+        assert n_summed == 1 + len(jax.tree.leaves(params)) + 1
     # --8<-- [end:fsdp_train]
 
+    # --8<-- [start:checkpoint_memory]
+    def scratch_bytes(loss_fn):  # the temporary memory of one device
+        grad = jax.jit(jax.grad(loss_fn), static_argnums=2)
+        with jax.set_mesh(data_mesh):
+            step = grad.lower(fsdp_params, fsdp_tokens, config).compile()
+        return step.memory_analysis().temp_size_in_bytes
+
+    with_remat = scratch_bytes(fsdp_loss)
+    without_remat = scratch_bytes(partial(fsdp_loss, remat=False))
+    assert with_remat < without_remat
+    # --8<-- [end:checkpoint_memory]
+
     # --8<-- [start:fsdp_compare]
+    def eta_gap(a, b):  # the largest difference, in units of the step eta
+        pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        gaps = [np.max(np.abs(np.asarray(u) - np.asarray(v))) for u, v in pairs]
+        return float(max(gaps)) / learning_rate
+
     moment_gap = largest_gap((s_fsdp.m, s_fsdp.v), (s_one.m, s_one.v))
-    step_gap = max(  # the largest difference, in units of the step size eta
-        float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) / learning_rate
-        for a, b in zip(*map(jax.tree.leaves, (p_fsdp, p_one)), strict=True)
-    )
+    step_gap = eta_gap(p_fsdp, p_one)
+    # One device again, with the batch's rows in reverse order
+    p_rev, s_rev = params, optimizer.init(params)
+    for _ in range(n_train):
+        p_rev, s_rev, _ = train_step(
+            next_token_loss, optimizer, config, p_rev, s_rev, tokens[::-1]
+        )
+    reorder_gap = eta_gap(p_rev, p_one)
     print(f"Adam's m and v: largest relative difference {moment_gap:.1e}")
     print(f"parameters: largest difference {step_gap:.1e} eta")
-    assert moment_gap < 1e-4 and step_gap < 1e-2
+    print(f"one device, rows reversed: {reorder_gap:.1e} eta from the first")
+    assert moment_gap < rtol and step_gap < 1e-2
+    assert step_gap <= 10 * reorder_gap  # no worse than a mere reordering
     # --8<-- [end:fsdp_compare]
-
-    from snippets.llama_layers import mlp  # as on the page: the last mlp
 
     # --8<-- [start:tensor_parallel_run]
     first = {k: params["layers"][k][0] for k in TP_SPECS}  # block 0's MLP
@@ -394,32 +474,43 @@ if __name__ == "__main__":
     x_rows = jax.device_put(x_in, NamedSharding(mesh, P("data")))
     value_and_grad = jax.jit(jax.value_and_grad(objective, argnums=1),
                              static_argnums=0)
-    # mlp is now the Llama's SwiGLU: its definition came after the MLP's
-    one_value, one_grads = value_and_grad(mlp, first, x_in)
+    one_value, one_grads = value_and_grad(swiglu, first, x_in)
     with jax.set_mesh(mesh):
         tp_value, tp_grads = value_and_grad(tp_mlp, tp_params, x_rows)
         sm_value, sm_grads = value_and_grad(
             partial(tp_mlp_shard_map, mesh=mesh), tp_params, x_rows
         )
+        weights_only = collectives(value_and_grad.lower(
+            tp_mlp, tp_params, x_rows).compile().as_text())
+        with_x = jax.jit(jax.grad(objective, argnums=(1, 2)), static_argnums=0)
+        with_x = collectives(with_x.lower(
+            tp_mlp, tp_params, x_rows).compile().as_text())
     print("gate:", jax.typeof(tp_params["gate"]), "down:",
           jax.typeof(tp_params["down"]))
     print("gradient of gate:", jax.typeof(tp_grads["gate"]))
     tp_memory = bytes_per_device(tp_params)
     print(f"MLP weights: {tp_memory[1]:,} bytes, at most {tp_memory[0]:,} "
           "on one device")
+    print("gradients of the weights:", weights_only)
+    print("and of x too:", with_x)
     tp_gaps = [largest_gap((tp_value, tp_grads), (one_value, one_grads)),
                largest_gap((sm_value, sm_grads), (one_value, one_grads))]
     assert max(tp_gaps) < rtol
+    # x's gradient adds one all-reduce over "model" (if it has devices)
+    assert len(with_x) == len(weights_only) + (mesh.shape["model"] > 1)
     # --8<-- [end:tensor_parallel_run]
 
     # --8<-- [start:run_processes]
-    folder = Path(tempfile.mkdtemp(prefix="scaling-out-"))
-    script = folder / "train_dp.py"
-    script.write_text(WORKER)
-    results = launch(str(script), n_processes=2, timeout_s=120)
+    n_processes = 2
+    with tempfile.TemporaryDirectory(prefix="scaling-out-") as folder:
+        script = Path(folder) / "train_dp.py"
+        script.write_text(WORKER)
+        results = launch(str(script), n_processes, timeout_s=120)
     fitted = [np.asarray(result.pop("params")) for result in results]
     for result, fit in zip(results, fitted, strict=True):
         print(result, "params:", np.round(fit, 4))
+    # each process held only its own rows, yet all fit the whole batch
+    assert sum(r["own rows"] for r in results) == len(houses[0])
     process_gap = max(largest_gap(fit, one) for fit in fitted)
     assert process_gap < rtol
     # --8<-- [end:run_processes]

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import P
 
-from snippets.llama import block
+from snippets.llama import block, check_tokens
 from snippets.llama_layers import (
     causal_mask,
     rms_norm,
@@ -21,7 +21,8 @@ from snippets.optimizers import apply_updates
 # --8<-- [start:fsdp_specs]
 def fsdp_spec(shape, size, skip_first=False):
     """Split the largest dimension that `size` divides over "data";
-    replicate an array that has none (a small norm weight, say)."""
+    replicate an array that has none (a norm weight of width 60 on eight
+    devices, say)."""
     dims = range(1 if skip_first else 0, len(shape))
     fits = [i for i in dims if shape[i] % size == 0]
     if not fits:
@@ -67,20 +68,21 @@ def gathered(tree):
     return jax.tree.map(lambda w: jax.reshard(w, P()), tree)
 
 
-def fsdp_loss(params, tokens, config):
-    """next_token_loss with sharded parameters: each layer's weights are
-    gathered just before it runs, and dropped after it."""
+def fsdp_loss(params, tokens, config, remat=True):
+    """next_token_loss with sharded parameters: each weight is gathered
+    just before it is used; a layer's weights are dropped after it ran."""
     inputs, targets = tokens[:, :-1], tokens[:, 1:, None]
+    check_tokens(inputs, config)  # as forward does (a no-op inside jit)
     positions = jnp.arange(inputs.shape[1])
     mask = causal_mask(positions, positions)
     cos, sin = rope_angles(positions, rope_frequencies(config))
 
-    # Recomputed in the backward pass, gather included: without it every
-    # layer's gathered weights would stay alive until the backward pass.
-    @jax.checkpoint
     def layer(x, p):
         return block(gathered(p), x, cos, sin, mask, config)[0], None
 
+    if remat:  # recompute each layer, gather included, in the backward pass:
+        # without it every gathered layer would stay alive until then
+        layer = jax.checkpoint(layer)
     embed = gathered(params["embed"])
     # A lookup by sharded tokens: say that the rows stay split by "data".
     x = embed.at[inputs].get(out_sharding=P("data", None, None))
@@ -117,7 +119,7 @@ TP_SPECS = {  # gate and up split by columns, down by rows
 
 def tp_mlp(p, x):  # x [B, T, d], rows split over "data"
     """SwiGLU with its hidden units split over the "model" axis."""
-    h = jax.nn.silu(x @ p["gate"]) * (x @ p["up"])  # [B, T, f], f split
+    h = jax.nn.silu(x @ p["gate"]) * (x @ p["up"])  # units split by "model"
     # Each device holds a partial sum over its hidden units: add them up
     # (an all-reduce), leaving the rows split over "data" as they were.
     return jnp.matmul(h, p["down"], out_sharding=P("data", None, None))
@@ -125,7 +127,7 @@ def tp_mlp(p, x):  # x [B, T, d], rows split over "data"
 
 def tp_mlp_local(p, x):  # this device's rows, and its share of the weights
     """The same layer for shard_map: the partial sums added by psum."""
-    h = jax.nn.silu(x @ p["gate"]) * (x @ p["up"])  # [B/D, T, f/M]
+    h = jax.nn.silu(x @ p["gate"]) * (x @ p["up"])  # my rows, my units
     return jax.lax.psum(h @ p["down"], "model")
 
 

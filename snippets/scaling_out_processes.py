@@ -6,6 +6,7 @@ them, every wait bounded, stopping all of them if one fails.
 """
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -26,12 +27,11 @@ import sys
 import jax
 
 # Laptop settings: the processes of one machine share its CPU, each with
-# two devices. On a cluster of GPU machines, delete these two lines.
+# two devices. On a cluster of GPU machines, delete the next two lines.
 jax.config.update("jax_platforms", "cpu")
 jax.config.update("jax_num_cpu_devices", 2)
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-# Before any other JAX call: find the other processes. Every wait is
-# bounded, so a process that never comes cannot hang the others forever.
+# Before anything that uses a device: find the other processes. Every wait
+# is bounded, so a process that never comes cannot hang the others forever.
 limits = dict(initialization_timeout=60, heartbeat_timeout_seconds=30,
               shutdown_timeout_seconds=30)
 if len(sys.argv) == 4:
@@ -45,7 +45,14 @@ import numpy as np
 from jax import P
 from jax.sharding import NamedSharding
 
+HOUSES = 200  # as on the page; a multiple of the number of ALL devices
 mesh = jax.make_mesh((jax.device_count(),), ("data",))  # ALL processes
+if HOUSES % jax.device_count():
+    raise ValueError(
+        f"{HOUSES} houses do not split evenly over the {jax.device_count()} "
+        f"devices of all processes: make HOUSES a multiple of "
+        f"{jax.device_count()}"
+    )
 
 
 def loss(params, x, y):
@@ -60,12 +67,13 @@ def descend(params, x, y):  # 100 steps, eta = 0.1, as on the page
     return jax.lax.scan(step, params, length=100)[0]
 
 
-# Every process draws the same 200 houses, then keeps only its own rows:
+# Every process draws the same houses, then keeps only its own rows:
 # with real data, each would read just its part of the files.
 k_area, k_noise = jax.random.split(jax.random.key(0))
-x = 0.5 * jax.random.normal(k_area, (200,))
-y = 3.0 + 34.41 * x + 3.0 * jax.random.normal(k_noise, (200,))
-rows = np.array_split(np.arange(200), jax.process_count())[jax.process_index()]
+x = 0.5 * jax.random.normal(k_area, (HOUSES,))
+y = 3.0 + 34.41 * x + 3.0 * jax.random.normal(k_noise, (HOUSES,))
+rows = np.array_split(np.arange(HOUSES), jax.process_count())
+rows = rows[jax.process_index()]
 rows_split = NamedSharding(mesh, P("data"))
 x = jax.make_array_from_process_local_data(rows_split, np.asarray(x)[rows])
 y = jax.make_array_from_process_local_data(rows_split, np.asarray(y)[rows])
@@ -74,15 +82,20 @@ params = descend(start, x, y)  # replicated: every process holds all of it
 print(json.dumps({
     "process": jax.process_index(), "processes": jax.process_count(),
     "local devices": jax.local_device_count(), "devices": jax.device_count(),
-    "x": str(jax.typeof(x)), "params": np.asarray(params).tolist(),
+    "own rows": len(rows), "x": str(jax.typeof(x)),
+    "params": np.asarray(params).tolist(),
 }))
 '''
 # --8<-- [end:worker]
 
 
 # --8<-- [start:launcher]
+BIND_FAILED = "Address already in use"  # in process 0's output: port taken
+
+
 def free_port():
-    """A TCP port no program on this machine listens on right now."""
+    """A TCP port that no program listens on at this moment. Another may
+    take it before process 0 does: `launch` then starts again."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -92,14 +105,18 @@ def start_ranks(script, n_processes):
     """n_processes copies of `script`, each told the coordinator's address,
     the number of processes and its own id. Returns the processes and the
     files their output goes to."""
-    coordinator = f"127.0.0.1:{free_port()}"  # process 0 listens there
+    address = f"127.0.0.1:{free_port()}"
+    # Process 0 listens there and only there: by default the coordinator
+    # listens on every network interface, and it asks for no password.
+    env = dict(os.environ, JAX_COORDINATOR_BIND_ADDRESS=address)
     ranks, logs = [], []
     for rank in range(n_processes):
         logs.append(Path(script).with_name(f"rank{rank}.log"))
-        args = [coordinator, str(n_processes), str(rank)]
+        command = [sys.executable, script, address, str(n_processes), str(rank)]
         with logs[-1].open("w") as out:
-            command = [sys.executable, script, *args]
-            ranks.append(subprocess.Popen(command, stdout=out, stderr=out))
+            ranks.append(
+                subprocess.Popen(command, stdout=out, stderr=out, env=env)
+            )
     return ranks, logs
 
 
@@ -110,21 +127,32 @@ def ended(rank):
     return f"failed with exit code {code}"
 
 
+def failure(ranks, logs, failed):
+    """The error for the ranks in `failed`: how each ended, and its output."""
+    n = len(ranks)
+    said = "; ".join(f"process {i} of {n} {ended(ranks[i])}" for i in failed)
+    ends = "".join(
+        f"\nThe end of process {i}'s output:\n{logs[i].read_text()[-1500:]}"
+        for i in failed
+    )
+    return RuntimeError(f"{said}; stopped the others.{ends}")
+
+
 def wait_for_ranks(ranks, logs, timeout_s):
     """Wait until every rank has finished. If one fails, or the time is up,
-    stop them all and raise: a dead rank must not leave the others hanging."""
+    stop them all and raise: a dead rank must not leave the others hanging.
+    The error names the ranks found failed at the first look that found
+    any (one failure soon makes its partners fail too)."""
     deadline = time.monotonic() + timeout_s
     try:
-        while any(rank.poll() is None for rank in ranks):
-            for i, rank in enumerate(ranks):
-                if rank.poll() not in (None, 0):
-                    raise RuntimeError(
-                        f"process {i} of {len(ranks)} {ended(rank)}; "
-                        "stopped the others. The end of its output:\n"
-                        + logs[i].read_text()[-1500:]
-                    )
+        while True:
+            codes = [rank.poll() for rank in ranks]  # None: still running
+            if failed := [i for i, code in enumerate(codes) if code]:
+                raise failure(ranks, logs, failed)
+            if None not in codes:
+                return  # all exited with code 0
             if time.monotonic() > deadline:
-                late = [i for i, r in enumerate(ranks) if r.poll() is None]
+                late = [i for i, code in enumerate(codes) if code is None]
                 raise TimeoutError(
                     f"processes {late} of {len(ranks)} still running after "
                     f"{timeout_s} s; stopped them all"
@@ -137,16 +165,30 @@ def wait_for_ranks(ranks, logs, timeout_s):
             rank.wait()  # reaped: no process is left behind
 
 
-def launch(script, n_processes, timeout_s=120):
-    """Run `script` as n_processes processes; from each, the last line of
-    its output that is a JSON object, in process order."""
-    ranks, logs = start_ranks(script, n_processes)
-    wait_for_ranks(ranks, logs, timeout_s)
-    results = []
-    for log in logs:
-        lines = log.read_text().splitlines()
-        results.append(json.loads([s for s in lines if s[:1] == "{"][-1]))
-    return results
+def last_json(log, rank):
+    """The last line of a rank's output that is a JSON object."""
+    lines = [s for s in log.read_text().splitlines() if s[:1] == "{"]
+    if not lines:
+        raise RuntimeError(
+            f"process {rank} exited normally but printed no JSON line; "
+            "the end of its output:\n" + log.read_text()[-1500:]
+        )
+    return json.loads(lines[-1])
+
+
+def launch(script, n_processes, timeout_s=120, attempts=3):
+    """Run `script` as n_processes processes; from each, its result (the
+    last JSON line it printed), in process order. Each attempt has its own
+    timeout; another starts only if process 0 found its port taken."""
+    for attempt in range(1, attempts + 1):
+        ranks, logs = start_ranks(script, n_processes)
+        try:
+            wait_for_ranks(ranks, logs, timeout_s)
+            return [last_json(log, rank) for rank, log in enumerate(logs)]
+        except RuntimeError:
+            taken = BIND_FAILED in logs[0].read_text()
+            if attempt == attempts or not taken:
+                raise
 
 
 # --8<-- [end:launcher]

@@ -8,6 +8,7 @@ environment. Writes the numbers the tests compare as JSON.
 
 import json
 import sys
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -64,21 +65,32 @@ def data_parallel(out, mesh):
         one, one_losses = descend(loss_fn, start, batch, eta, steps)
         many, many_losses = descend(loss_fn, *args, eta, steps)
         mapped, mapped_losses = shard_map_descend(loss_fn, mesh, *args, eta, steps)
-        vma, _ = shard_map_descend(loss_fn, mesh, *args, eta, steps, True, "loss")
+        grads_mean, _ = shard_map_descend(loss_fn, mesh, *args, eta, steps, False, "grads")
         out[name] = {
             "start": tolist(start),
             "one": tolist(one),
             "jit": tolist(many),
             "shard_map": tolist(mapped),
-            "shard_map_vma_loss": tolist(vma),
+            "shard_map_grads": tolist(grads_mean),
             "losses": tolist([one_losses, many_losses, mapped_losses]),
             "jit_sharding": [str(leaf.sharding.spec) for leaf in jax.tree.leaves(many)],
         }
-        # check_vma=True with a pmean of the gradients: one step from the start
+        # One step from the start: check_vma=True with a pmean of the
+        # gradients; no pmean and no check; device 0's rows on one device.
         first, _ = descend(loss_fn, start, batch, eta, 1)
         trap, _ = shard_map_descend(loss_fn, mesh, *args, eta, 1, True, "grads")
+        unchecked, _ = shard_map_descend(loss_fn, mesh, *args, eta, 1, False, None)
+        rows_0 = jax.tree.map(lambda a: a[: len(a) // len(mesh.devices.flat)], batch)
+        own, _ = descend(loss_fn, start, rows_0, eta, 1)
         out[name]["one_step"] = tolist(first)
         out[name]["trap_step"] = tolist(trap)
+        out[name]["unchecked_step"] = tolist(unchecked)
+        out[name]["device_0_step"] = tolist(own)
+        try:
+            shard_map_descend(loss_fn, mesh, *args, eta, 1, True, None)
+            out[name]["no_pmean_checked"] = "accepted"
+        except ValueError as err:
+            out[name]["no_pmean_checked"] = str(err)
         compiled = descend.lower(loss_fn, *args, eta, steps).compile()
         out[name]["collectives"] = collectives(compiled.as_text())
 
@@ -102,14 +114,35 @@ def fsdp(out, mesh):
     one_grads = jax.jit(jax.grad(next_token_loss), static_argnums=2)(params, tokens, config)
     with jax.set_mesh(mesh):
         grads = jax.jit(jax.grad(fsdp_loss), static_argnums=2)(sharded, split_tokens, config)
+    with jax.set_mesh(mesh):
+        no_remat = jax.jit(jax.grad(partial(fsdp_loss, remat=False)), static_argnums=2)
+        grads_no_remat = no_remat(sharded, split_tokens, config)
+        scratch = [
+            jax.jit(jax.grad(f), static_argnums=2)
+            .lower(sharded, split_tokens, config)
+            .compile()
+            .memory_analysis()
+            .temp_size_in_bytes
+            for f in [fsdp_loss, partial(fsdp_loss, remat=False)]
+        ]
     out["fsdp"] = {
         "one_grads": tolist(one_grads),
         "grads": tolist(grads),
+        "grads_no_remat": tolist(grads_no_remat),
+        "scratch": scratch,
         "grad_specs": jax.tree.map(lambda g: str(g.sharding.spec), grads),
         "specs": jax.tree.map(str, specs),
         "memory": bytes_per_device(sharded),
     }
     replicated = NamedSharding(mesh, P())
+    # jit(init) without a mesh set, and under jax.set_mesh
+    bare = jax.jit(adamw(1e-2).init)(sharded)
+    with jax.set_mesh(mesh):
+        in_mesh = jax.jit(adamw(1e-2).init)(sharded)
+    out["fsdp"]["init_without_mesh"] = sorted(
+        {d.id for m in jax.tree.leaves(bare.m) for d in m.sharding.device_set}
+    )
+    out["fsdp"]["init_under_mesh"] = jax.tree.map(lambda m: str(m.sharding.spec), in_mesh.m)
     for name, optimizer, state_of in [
         ("adamw", adamw(1e-2), lambda s: AdamState(replicated, s, s)),
         ("sgd", sgd(0.1, momentum=0.9), lambda s: SGDState(s, replicated)),
@@ -165,7 +198,16 @@ def tensor_parallel(out, mesh):
             "jit": value_and_grad(tp_mlp, split, rows),
             "shard_map": value_and_grad(lambda p, x: tp_mlp_shard_map(p, x, mesh), split, rows),
         }
+    weights_only = jax.jit(jax.grad(objective, argnums=1), static_argnums=0)
+    with jax.set_mesh(mesh):
+        tp_collectives = {
+            "weights": collectives(weights_only.lower(tp_mlp, split, rows).compile().as_text()),
+            "weights_and_x": collectives(
+                value_and_grad.lower(tp_mlp, split, rows).compile().as_text()
+            ),
+        }
     out["tp"] = {
+        "collectives": tp_collectives,
         "inputs": tolist((p, x)),
         "one": tolist(jax.jit(swiglu)(p, x)),
         "outputs": tolist(outputs),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ import pytest
 from jax import P
 
 from sitebuild.page import ROOT
+from snippets import scaling_out_processes
 from snippets.linear_regression_model import loss, make_houses
 from snippets.scaling_out import collectives, descend
 from snippets.scaling_out_bench import main as bench_main
@@ -105,7 +107,7 @@ def test_the_line_on_eight_devices_equals_one_device_and_float64(eight):
     houses = eight["houses"]
     x, y = make_houses(jax.random.key(0))
     assert_close(houses["one"], houses_descent(x, y, 100))
-    for variant in ["jit", "shard_map", "shard_map_vma_loss"]:
+    for variant in ["jit", "shard_map", "shard_map_grads"]:
         assert_close(houses[variant], houses["one"])
     one_losses, *others = houses["losses"]
     for losses in others:
@@ -116,7 +118,7 @@ def test_the_line_on_eight_devices_equals_one_device_and_float64(eight):
 @pytest.mark.parametrize("model", ["houses", "mlp"])
 def test_jit_and_shard_map_agree_with_each_other(eight, model):
     assert_close(eight[model]["shard_map"], eight[model]["jit"])
-    assert_close(eight[model]["shard_map_vma_loss"], eight[model]["jit"])
+    assert_close(eight[model]["shard_map_grads"], eight[model]["jit"])
 
 
 def test_the_mlp_on_eight_devices_equals_one_device(eight):
@@ -137,6 +139,21 @@ def test_pmean_of_gradients_with_check_vma_takes_a_step_eight_times_too_long(eig
     assert_close(trap_step, [DEVICES * s for s in one_step])
 
 
+@pytest.mark.parametrize("model", ["houses", "mlp"])
+def test_without_pmean_check_vma_refuses_and_no_check_returns_device_0s_step(eight, model):
+    """check_vma=True sees that the loss, an output said to be the same
+    everywhere (P()), varies; with check_vma=False nothing is checked and
+    the result is device 0's step on its own rows."""
+    run = eight[model]
+    assert "out_specs" in run["no_pmean_checked"]
+    assert "check_vma=False" in run["no_pmean_checked"]
+    assert_close(run["unchecked_step"], run["device_0_step"])
+    moved = [
+        a - b for a, b in zip(arrays(run["unchecked_step"]), arrays(run["one_step"]), strict=True)
+    ]
+    assert max(np.abs(m).max() for m in moved) > 1e-3  # not the right step
+
+
 def test_the_compiled_step_all_reduces_the_gradients(eight):
     assert eight["houses"]["collectives"] == ["all-reduce: (f32[], f32[], f32[])"]
     (line,) = eight["mlp"]["collectives"]  # one all-reduce of every gradient
@@ -153,6 +170,7 @@ def test_a_batch_that_does_not_split_evenly_is_refused_with_the_sizes(eight):
 def test_fsdp_gradients_equal_one_device_and_come_back_split(eight):
     fsdp = eight["fsdp"]
     assert_close(fsdp["grads"], fsdp["one_grads"])
+    assert_close(fsdp["grads_no_remat"], fsdp["one_grads"])
     specs = jax.tree.leaves(fsdp["specs"])
     grad_specs = jax.tree.leaves(fsdp["grad_specs"])
     assert [canonical(s) for s in grad_specs] == [canonical(s) for s in specs]
@@ -199,6 +217,20 @@ def test_fsdp_gathers_each_layer_again_in_the_backward_pass(eight):
     assert counts["all-reduce"] >= 1
 
 
+def test_the_checkpoint_lowers_the_scratch_memory_of_the_gradient(eight):
+    with_remat, without = eight["fsdp"]["scratch"]
+    assert with_remat < without
+
+
+def test_jit_of_init_splits_the_moments_only_under_set_mesh(eight):
+    """Without a mesh set, jnp.zeros_like inside jit makes unsplit zeros,
+    returned on device 0 alone; under jax.set_mesh they keep the split."""
+    fsdp = eight["fsdp"]
+    assert fsdp["init_without_mesh"] == [0]
+    under = [canonical(s) for s in jax.tree.leaves(fsdp["init_under_mesh"])]
+    assert under == [canonical(s) for s in jax.tree.leaves(fsdp["specs"])]
+
+
 def test_fsdp_spec_splits_the_largest_dimension_that_divides():
     assert fsdp_spec((256, 64), 8) == P("data")
     assert fsdp_spec((2, 64, 128), 8, skip_first=True) == P(None, None, "data")
@@ -234,6 +266,23 @@ def test_tensor_parallel_gradients_are_split_like_the_weights(eight):
     assert most * 2 == whole  # the "model" axis has two devices
 
 
+def test_tensor_parallel_all_reduces_the_input_gradient_only_when_asked(eight):
+    """Forward: one all-reduce of this device's output rows [B/4, T, d].
+    The weights' gradients are summed over "data" with no "model"
+    communication; x's gradient adds Megatron's backward all-reduce."""
+    found = eight["tp"]["collectives"]
+    rows = "f32[2,16,64]"  # 8 rows over the 4 devices of "data"
+    assert found["weights"] == [
+        f"all-reduce: {rows}",
+        "all-reduce: (f32[64,64], f32[64,64], f32[64,64])",
+    ]
+    assert found["weights_and_x"] == [
+        f"all-reduce: {rows}",
+        "all-reduce: (f32[], f32[64,64], f32[64,64], f32[64,64])",
+        f"all-reduce: ({rows}, {rows})",
+    ]
+
+
 # -------------------------------------------------------------- the HLO
 def test_collectives_reads_names_and_shapes_from_hlo_text():
     text = (
@@ -261,6 +310,7 @@ def test_two_processes_train_the_line_like_one(worker):
     assert [r["process"] for r in results] == [0, 1]
     for result in results:
         assert (result["processes"], result["local devices"], result["devices"]) == (2, 2, 4)
+        assert result["own rows"] == 100  # half of the houses each
         assert result["x"] == "float32[200@data]"  # one array over all processes
         assert_close(result["params"], reference)
         assert_close(result["params"], one_process)
@@ -315,6 +365,69 @@ def test_a_stuck_process_cannot_hang_the_run(worker, tmp_path):
         wait_for_ranks(ranks, logs, timeout_s=8)
     assert time.monotonic() - started < 8 + 5
     assert_all_stopped(ranks)
+
+
+def test_the_launcher_starts_again_when_the_port_is_taken(worker, monkeypatch):
+    """Another program listens on the port the launcher picked: process 0
+    cannot bind it, and the launcher starts all processes again."""
+    picked = []
+
+    def port_taken_first():
+        picked.append(real_free_port() if picked else taken.getsockname()[1])
+        return picked[-1]
+
+    real_free_port = scaling_out_processes.free_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setattr(scaling_out_processes, "free_port", port_taken_first)
+        results = launch(str(worker), 2, timeout_s=120)
+    assert len(picked) == 2 and picked[0] != picked[1]
+    assert [r["process"] for r in results] == [0, 1]
+
+
+def test_a_port_taken_on_every_attempt_ends_with_the_bind_error(worker, monkeypatch):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(scaling_out_processes, "free_port", lambda: port)
+        with pytest.raises(RuntimeError, match="process 0 of 2 ") as caught:
+            launch(str(worker), 2, timeout_s=120, attempts=2)
+    assert "Address already in use" in str(caught.value)
+
+
+def test_the_coordinator_listens_on_this_machine_only(tmp_path):
+    """Each process gets the address, and process 0 is told to bind to it
+    (127.0.0.1) rather than to every interface, JAX's default."""
+    script = tmp_path / "show.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "bind = os.environ['JAX_COORDINATOR_BIND_ADDRESS']\n"
+        "print(json.dumps({'args': sys.argv[1:], 'bind': bind}))\n",
+        encoding="utf-8",
+    )
+    results = launch(str(script), 2, timeout_s=60)
+    address = results[0]["args"][0]
+    assert address.startswith("127.0.0.1:")
+    assert [r["args"] for r in results] == [[address, "2", "0"], [address, "2", "1"]]
+    assert [r["bind"] for r in results] == [address, address]
+
+
+def test_a_process_that_prints_no_result_is_named(tmp_path):
+    script = tmp_path / "quiet.py"
+    script.write_text("import sys\nif sys.argv[3] == '1': print('{\"ok\": 1}')\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="process 0 exited normally but printed no JSON"):
+        launch(str(script), 2, timeout_s=60)
+
+
+def test_houses_that_do_not_split_over_all_devices_are_refused(worker):
+    """Three processes of two devices: the 200 houses do not split six ways."""
+    with pytest.raises(RuntimeError) as caught:
+        launch(str(worker), 3, timeout_s=120)
+    message = str(caught.value)
+    assert "200 houses do not split evenly over the 6 devices" in message
+    assert "make HOUSES a multiple of 6" in message
 
 
 # -------------------------------------------------------------- benchmark
