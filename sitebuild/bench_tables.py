@@ -188,21 +188,27 @@ def loop_table() -> str:
     rows = []
     for result in map(load, BENCH_FILES):
         ordered = sorted(suites(result, FIT), key=size)
-        dispatch = ordered[0]["rows"][LOOP]["median_s"] / N_STEPS
+        smallest = ordered[0]["rows"]
+        dispatch = smallest[LOOP]["median_s"] / N_STEPS
+        if smallest[SCAN]["median_s"] >= smallest[LOOP]["median_s"]:
+            dispatch = None  # the step's own run hides the dispatch even there
         for suite in ordered:
             loop = suite["rows"][LOOP]["median_s"] / N_STEPS
             scan = suite["rows"][SCAN]["median_s"] / N_STEPS
-            model = max(dispatch, scan)
-            if suite is ordered[0]:
-                extra = "(sets the dispatch time)"
+            if dispatch is None:
+                model, extra = "—", "— (no size where dispatch shows alone)"
+            elif suite is ordered[0]:
+                model, extra = fmt_time(dispatch), "(sets the dispatch time)"
             else:
+                model = max(dispatch, scan)
                 extra = fmt_time(loop - model) if loop > model else f"−{fmt_time(model - loop)}"
+                model = fmt_time(model)
             rows.append(
                 [
                     f"{column_name(result)}, n = {size_label(size(suite))}",
                     fmt_time(loop),
                     fmt_time(scan),
-                    fmt_time(model),
+                    model,
                     extra,
                     *_fresh_cells(result, suite),
                 ]
