@@ -142,7 +142,7 @@ def claims_table() -> str:
             _pair(FIT, False, SCAN, "closed form (normal equations)"),
         ),
         (
-            "optax's SGD costs what the hand-written gradient-only scan costs "
+            "optax's SGD and the hand-written gradient-only scan cannot be told apart "
             "(optax's time over the scan's), largest n",
             "≈ 1x",
             _pair(FIT, False, "optax.sgd in a scan", GRAD_ONLY, same=True),

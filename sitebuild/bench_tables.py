@@ -57,7 +57,7 @@ def spread_note(row: dict) -> str:
     spread = quartiles(row)
     if spread is None:
         return ""
-    return f" ±{(spread[1] - spread[0]) / 2 / row['median_s']:.0%}"
+    return f" ±{(spread[1] - spread[0]) / 2 / row['median_s'] * 100:.2g}%"
 
 
 def timing_table(suite_name: str) -> str:

@@ -159,7 +159,7 @@ def test_claims_hold_only_beyond_the_spread(monkeypatch, tmp_path):
     assert "| 2,400x [" in classic and "✓ | 1,000x (no spread" in classic  # 12 s, 5 s / 5 ms
     floor = _claim(rows, "the floor step against the gradient-only scan")
     assert "| 0.98x [0.887x, 1.08x] ≈ |" in floor  # 2% apart, inside a ±5% spread
-    optax = _claim(rows, "optax's SGD costs what")
+    optax = _claim(rows, "optax's SGD and the hand-written")
     assert "| 1.01x [0.914x, 1.12x] ✓ |" in optax
     scan = _claim(rows, "the same, largest n")
     assert "| 2x [1.81x, 2.21x] ✓ |" in scan
