@@ -243,7 +243,7 @@ def regression_figure():
         ax.barh(range(len(names)), seconds, color=colours)
         ax.set_xscale("log")
         ax.set_yticks(range(len(names)), names)
-        ax.set_title(f"{column_name(result)}, n = {size_label(size(suite))}", fontsize=9)
+        ax.set_title(f"{column_name(result)},\nn = {size_label(size(suite))}", fontsize=9)
         ax.set_xlabel("seconds for the whole training (log scale)")
         ax.grid(axis="y", visible=False)
     axes[0].invert_yaxis()  # the y axis is shared: inverting each would undo it
