@@ -29,7 +29,7 @@ MARKER = re.compile(r"^<!-- results: ([a-z-]+) -->$")
 FIGURES = {
     "bench-regression-figure": (
         "bench_regression",
-        "Bar charts, one per machine, of the time one descent step takes in each "
+        "Bar charts, one per machine, of the time one whole training takes in each "
         "variant, on a log scale; the floor step and the five-sums step are highlighted.",
         bench.regression_figure,
     )
@@ -63,7 +63,7 @@ RENDERERS = {
     "bench-regression-figure": lambda: _figure("bench-regression-figure"),
     "bench-bandwidth": bench.bandwidth_table,
     "bench-loop-vs-scan": bench.loop_table,
-    "bench-small-gpu": bench.small_gpu_sentence,
+    "bench-derivative-scaling": bench.derivative_scaling_table,
     "bench-claims": claims_table,
     "tested-on": tested_on_table,
     "llama-bench": llama_bench,

@@ -12,6 +12,14 @@ RESULTS = ROOT / "results"
 # Benchmark runs, in the order the tables show them.
 BENCH_FILES = ("bench-cpu.json", "bench-h100.json")
 
+# The version of `snippets/bench.py` that wrote a file; raised whenever what
+# it measures or records changes. Files without it come from the version
+# that timed each variant alone and recorded no spread.
+BENCH_VERSION = 2
+
+# Variants renamed since older files were written: old name -> new name.
+RENAMED = {"jnp.cos (floor)": "jnp.cos"}
+
 
 # Test runs the home page lists under "Tested on".
 TESTED_ON_FILES = ("tested-on-cpu.json", "tested-on-h100.json")
@@ -21,7 +29,40 @@ def load(name: str) -> dict:
     path = RESULTS / name
     if not path.is_file():
         raise PageError(f"{path} is missing: the pages render it (see README, 'Results')")
-    return json.loads(path.read_text(encoding="utf-8"))
+    result = json.loads(path.read_text(encoding="utf-8"))
+    for suite in result.get("suites", []):
+        if "rows" in suite:
+            suite["rows"] = {RENAMED.get(k, k): row for k, row in suite["rows"].items()}
+            suite["reference"] = RENAMED.get(suite["reference"], suite["reference"])
+    return result
+
+
+def is_current(result: dict) -> bool:
+    """Whether the benchmark's present version wrote this file."""
+    return result.get("bench_version") == BENCH_VERSION
+
+
+def code_version(result: dict) -> str:
+    version = result.get("bench_version")
+    if version is None:
+        return "an older version: each variant timed alone, no spread recorded"
+    if version == BENCH_VERSION:
+        return f"version {version}, the one this page shows"
+    return f"version {version} (this page shows version {BENCH_VERSION})"
+
+
+def column_name(result: dict) -> str:
+    """A machine's column header: the machine, its jax, and whether an older
+    version of the benchmark wrote the file."""
+    older = "" if is_current(result) else ", older benchmark"
+    return f"{machine_name(result)} (jax {result['versions']['jax']}{older})"
+
+
+def quartiles(row: dict) -> tuple[float, float] | None:
+    """A row's lower and upper quartile, None where the file has no spread."""
+    if "q1_s" not in row:
+        return None
+    return row["q1_s"], row["q3_s"]
 
 
 def machine_name(result: dict) -> str:
@@ -75,10 +116,12 @@ def machines_table() -> str:
                 f"jax {versions['jax']}, numpy {versions['numpy']}, optax {versions['optax']}, "
                 f"Python {versions['python']}",
                 result["date"][:10],
+                code_version(result),
                 f"`results/{name}`",
             ]
         )
-    return table(["machine", "host CPU", "versions", "date", "data"], rows)
+    header = ["machine", "host CPU", "versions", "date", "benchmark code", "data"]
+    return table(header, rows)
 
 
 def largest(result: dict) -> dict:
