@@ -2,8 +2,8 @@
 
 Every variant of a comparison runs in this one process, interleaved: after
 a first call of each (compilation included, recorded apart), rounds call
-every variant once, in an order that rotates from round to round, so that
-drift on a shared machine hits all of them alike. Every clock read waits for
+every variant once, in an order shuffled anew each round, so that drift
+on a shared machine hits all of them alike. Every clock read waits for
 `block_until_ready`; each row keeps the median, the minimum and the
 quartiles of its rounds. Slow variants are timed on a prefix of the work and
 extrapolated, and say so. `--quick` uses small sizes and few rounds (about a
@@ -47,6 +47,7 @@ COMPREHENSION_PREFIX = 200  # points the list comprehension differentiates
 MAX_EXTRAPOLATION = 1000  # a prefix scaled up more than this is not shown
 ROUNDS = (7, 21)  # fewest and most timed rounds of a comparison
 ROUNDS_BUDGET_S = 60  # more rounds while they fit in about this many seconds
+RTOL = 1e-4  # "the same parameters": four significant digits or better
 # --8<-- [end:constants]
 
 
@@ -76,14 +77,15 @@ def timed_call(fn):
 
 
 def interleaved(fns, rounds):
-    """Call every fn once per round, the order rotated by one each round, so
-    that a slow spell of the machine falls on all of them alike. Returns
+    """Call every fn once per round, in an order shuffled anew each round
+    (from a fixed seed), so that a slow spell of the machine, or what one
+    call leaves behind for the next, falls on all of them alike. Returns
     (seconds, page faults) of every call, and each fn's last result."""
     names = list(fns)
     calls, last = {name: [] for name in names}, {}
-    for round_ in range(rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
+    orders = np.random.default_rng(0)
+    for _ in range(rounds):
+        for name in orders.permutation(names).tolist():
             seconds, faults, last[name] = timed_call(fns[name])
             calls[name].append((seconds, faults))
     return calls, last
@@ -465,6 +467,7 @@ def regression_suite(n, quick, progress):
         "read_reference": READ_REFERENCE,
         "copy_reference": COPY_REFERENCE,
         "compiled_bytes_per_sample": compiled_bytes,
+        "rtol": RTOL,
         "max_relative_difference_from_float64": relative_differences(
             x, y, final
         ),

@@ -15,11 +15,13 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 # --8<-- [end:setup]
 
 # What the page's blocks show from other modules (the page includes them).
 from snippets.bench import (
     N_STEPS,
+    RTOL,
     STEP_SIZE,
     bytes_per_sample,
     floor_step,
@@ -98,9 +100,6 @@ def fusions(step, *args):
 
 
 # --8<-- [start:relative_gap]
-RTOL = 1e-4  # "the same parameters": four significant digits or better
-
-
 def relative_gap(params, exact):
     """Largest relative difference of params from the exact values."""
     return max(
