@@ -10,19 +10,19 @@ import numpy as np
 # --8<-- [end:setup]
 
 from snippets.llama_layers import (
-    attention, causal_mask, mlp, rms_norm, rope_angles, rope_frequencies,
+    attention, causal_mask, rms_norm, rope_angles, rope_frequencies, swiglu,
 )  # fmt: skip
 
 
 # --8<-- [start:block]
 def block(p, x, cos, sin, mask, config, cache=None, start=0):
     """Pre-norm residual block: mid = x + attn(norm(x)), then
-    mid + mlp(norm(mid))."""
+    mid + swiglu(norm(mid))."""
     eps = config.rms_norm_eps
     normed = rms_norm(x, p["attn_norm"], eps)
     attended, cache = attention(p, normed, cos, sin, mask, config, cache, start)
     mid = x + attended
-    return mid + mlp(p, rms_norm(mid, p["mlp_norm"], eps)), cache
+    return mid + swiglu(p, rms_norm(mid, p["mlp_norm"], eps)), cache
 
 
 # --8<-- [end:block]

@@ -122,9 +122,9 @@ def attention(p, x, cos, sin, mask, config, cache=None, start=0):
 # --8<-- [end:attention]
 
 
-# --8<-- [start:mlp]
-def mlp(p, x):  # SwiGLU, no biases: down(silu(gate x) * up x)
+# --8<-- [start:swiglu]
+def swiglu(p, x):  # SwiGLU, no biases: down(silu(gate x) * up x)
     return (jax.nn.silu(x @ p["gate"]) * (x @ p["up"])) @ p["down"]
 
 
-# --8<-- [end:mlp]
+# --8<-- [end:swiglu]

@@ -344,10 +344,9 @@ if __name__ == "__main__":
     print(f"Llama 3 8B: N = {n_8b:,}; {train_bytes / 1e9:.0f} GB to train")
     # --8<-- [end:train_memory]
 
-    from snippets.llama_layers import mlp  # as on the page: the note's last
+    from snippets.llama_layers import swiglu  # shown on the page in a note
 
     # --8<-- [start:llama_setup]
-    swiglu = mlp  # the note above made `mlp` the Llama's SwiGLU MLP
     config = LlamaConfig(
         hidden_size=64, intermediate_size=128, num_hidden_layers=1,
         num_attention_heads=4, num_key_value_heads=2, head_dim=16,

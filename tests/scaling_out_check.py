@@ -19,7 +19,7 @@ from jax.sharding import NamedSharding
 from snippets.linear_regression_model import loss, make_houses
 from snippets.llama import next_token_loss
 from snippets.llama_config import LlamaConfig, init_params
-from snippets.llama_layers import mlp as swiglu
+from snippets.llama_layers import swiglu
 from snippets.neural_networks import classifier_loss, init_mlp, make_spirals, mlp
 from snippets.optimizers import AdamState, SGDState, adamw, sgd
 from snippets.scaling_out import (
