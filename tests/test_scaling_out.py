@@ -332,9 +332,13 @@ def assert_all_stopped(ranks):
     assert all(rank.poll() is not None for rank in ranks)
 
 
-def test_a_killed_process_stops_the_run_with_a_clear_error_at_once(worker):
-    ranks, logs = start_ranks(str(worker), 2)
-    time.sleep(2)  # both started; rank 0 waits for rank 1 or computes
+def test_a_killed_process_stops_the_run_with_a_clear_error_at_once(worker, tmp_path):
+    # Rank 1 lingers, so that the kill finds it running however fast the
+    # machine is (a plain worker may finish first); rank 0 waits for it.
+    script = wrapped(worker, tmp_path, "if rank == 1: time.sleep(3600)")
+    ranks, logs = start_ranks(str(script), 2)
+    time.sleep(2)
+    assert ranks[1].poll() is None  # still running when it is killed
     ranks[1].kill()
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="process 1 of 2 was killed by SIGKILL; stopped"):
